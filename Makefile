@@ -1,0 +1,34 @@
+# The README's two commands: `make test` and `make demo`. Both set up .venv from this repo's files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+export RAY_USAGE_STATS_ENABLED = 0
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: test demo install lint crd tools
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==26.3" || $(BIN)/pip install --quiet --upgrade pip
+	# constraints.txt pins every package CI installs (torch is the local CPU 2.13.0 build)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,operator,train,serve]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+crd: $(STAMP)
+	$(BIN)/molting crd -o crds/moltingmodel.yaml
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+demo: $(STAMP)
+	$(BIN)/molting validate examples/moltingmodel.yaml

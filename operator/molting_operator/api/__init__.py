@@ -1,0 +1,1 @@
+"""The MoltingModel resource: types only (spec, status, revision identity, the CRD builder)."""

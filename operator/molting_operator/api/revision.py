@@ -1,0 +1,33 @@
+"""Revision identity: the training-relevant spec (+ an optional retrain token) -> a short id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from molting_workloads.contract.policies import TrainingParams
+
+from molting_operator.api.spec import MoltingModelSpec
+
+RETRAIN_ANNOTATION = "molting.dev/retrain"
+ID_LENGTH = 8
+
+
+def training_inputs(spec: MoltingModelSpec) -> dict:
+    """The part of the spec that changes what training produces (nothing about scheduling)."""
+    training = TrainingParams.model_validate(
+        spec.training.model_dump(include=set(TrainingParams.model_fields))
+    )
+    return {
+        "baseModel": spec.base_model.to_wire(),
+        "dataset": spec.dataset.to_wire(),
+        "cleaning": spec.cleaning.to_wire(),
+        "training": training.to_wire(),
+    }
+
+
+def revision_id(spec: MoltingModelSpec, retrain_token: str | None = None) -> str:
+    """A short id that is equal on every machine for equal training inputs and token."""
+    payload = {"inputs": training_inputs(spec), "retrain": retrain_token or ""}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]

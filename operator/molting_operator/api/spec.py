@@ -1,0 +1,297 @@
+"""MoltingModelSpec: what a user writes. Composes the contract's policies.
+
+Cross-field rules live twice on purpose: as pydantic validators (the operator and `molting
+validate`) and as CEL ``x-kubernetes-validations`` (the API server). ``crd.py`` copies the CEL rules
+from each model's ``json_schema_extra``; tests check both refuse the same resources.
+"""
+
+from __future__ import annotations
+
+import re
+
+from molting_workloads.contract.base import WireModel, cel_rules
+from molting_workloads.contract.policies import (
+    CleaningPolicy,
+    FilterPolicy,
+    GatePolicy,
+    GenerationDefaults,
+    TrainingParams,
+)
+from pydantic import Field, model_validator
+
+GROUP = "molting.dev"
+VERSION = "v1alpha1"
+KIND = "MoltingModel"
+PLURAL = "moltingmodels"
+SINGULAR = "moltingmodel"
+SHORT_NAMES = ["molt"]
+
+_DURATION = re.compile(r"^([0-9]+)(s|m|h)$")
+_DURATION_PATTERN = r"^[0-9]+(s|m|h)$"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``30s``, ``5m`` or ``2h``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m or h, e.g. '5m'")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+class BaseModelSource(WireModel):
+    """The base language model the adapters are trained on."""
+
+    source: str = Field(
+        ...,
+        min_length=1,
+        max_length=512,
+        description="A Hugging Face hub id (org/name) or a local path / path on the artifacts volume.",
+    )
+    revision: str | None = Field(
+        None, max_length=128, description="Hub revision (branch, tag or commit) when source is an id."
+    )
+
+
+class ConfigMapRef(WireModel):
+    """A key of a ConfigMap in the resource's namespace."""
+
+    name: str = Field(..., min_length=1, max_length=253, description="ConfigMap name.")
+    key: str = Field(..., min_length=1, max_length=253, description="Key holding the JSONL text.")
+
+
+class PvcRef(WireModel):
+    """A file on a PersistentVolumeClaim."""
+
+    claim_name: str = Field(..., min_length=1, max_length=253, description="PVC name.")
+    path: str = Field(..., min_length=1, max_length=1024, description="Path of the file inside it.")
+
+
+class DataSource(WireModel):
+    """Where a JSONL file comes from: exactly one of configMap, pvc or path."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            (
+                "(has(self.configMap) ? 1 : 0) + (has(self.pvc) ? 1 : 0)"
+                " + (has(self.path) ? 1 : 0) == 1",
+                "exactly one of configMap, pvc or path must be set",
+            )
+        )
+    }
+
+    config_map: ConfigMapRef | None = Field(None, description="Read the file from a ConfigMap key.")
+    pvc: PvcRef | None = Field(None, description="Read the file from a PersistentVolumeClaim.")
+    path: str | None = Field(
+        None, min_length=1, max_length=1024, description="A local path (molting up) or a URL-less path."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataSource:
+        chosen = [n for n in ("config_map", "pvc", "path") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "exactly one of configMap, pvc or path must be set"
+                + (f" (got {', '.join(chosen)})" if chosen else " (got none)")
+            )
+        return self
+
+
+class DatasetSpec(DataSource):
+    """The training data: JSONL of chat `messages` or `prompt`/`completion` lines."""
+
+    model_config = DataSource.model_config
+    format: str = Field(
+        "auto",
+        pattern="^(auto|messages|prompt-completion)$",
+        description="Line format: auto (detect per line), messages or prompt-completion.",
+    )
+
+
+class Resources(WireModel):
+    """Kubernetes resource requests and limits for the training and evaluation pods."""
+
+    requests: dict[str, str] = Field(default_factory=dict, description="Resource requests.")
+    limits: dict[str, str] = Field(default_factory=dict, description="Resource limits.")
+
+
+class Toleration(WireModel):
+    """A pod toleration (as in core/v1)."""
+
+    key: str | None = Field(None, description="Taint key.")
+    operator: str | None = Field(
+        None, pattern="^(Exists|Equal)$", description="Exists or Equal."
+    )
+    value: str | None = Field(None, description="Taint value.")
+    effect: str | None = Field(
+        None,
+        pattern="^(NoSchedule|PreferNoSchedule|NoExecute)$",
+        description="Taint effect to tolerate.",
+    )
+    toleration_seconds: int | None = Field(None, description="For NoExecute: how long to stay.")
+
+
+class TrainingSpec(TrainingParams):
+    """Training: the hyper-parameters (which define the revision) and where the Job runs."""
+
+    require_gpu: bool = Field(
+        False,
+        alias="requireGPU",
+        description="Fail instead of falling back to CPU LoRA when CUDA is absent.",
+    )
+    image: str | None = Field(
+        None, max_length=512, description="Training image (default: the operator's setting)."
+    )
+    gpus: int = Field(1, ge=0, le=16, description="GPUs requested per training pod.")
+    resources: Resources = Field(default_factory=Resources, description="Pod resources.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node selector for training and evaluation pods."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Tolerations for training pods."
+    )
+    active_deadline_seconds: int = Field(
+        6 * 3600, ge=60, description="Kill a training Job that runs longer than this."
+    )
+    backoff_limit: int = Field(1, ge=0, le=10, description="Retries of a failed training pod.")
+
+
+class EvaluationSpec(WireModel):
+    """Evaluation: the questions and the gates a candidate must pass."""
+
+    questions: DataSource | None = Field(
+        None, description="JSONL of {\"question\": ...} lines (default: the dataset's validation split)."
+    )
+    max_new_tokens: int = Field(160, ge=1, le=4096, description="Answer length cap (tokens).")
+    gates: GatePolicy = Field(default_factory=GatePolicy, description="The promotion gates.")
+
+
+class CanaryStep(WireModel):
+    """One canary step: a traffic weight held for a duration while live analysis runs."""
+
+    weight: int = Field(..., ge=0, le=100, description="Percent of traffic to the candidate.")
+    duration: str = Field(
+        "1m", pattern=_DURATION_PATTERN, description="How long to hold this weight (e.g. 30s, 5m)."
+    )
+
+
+class AnalysisThresholds(WireModel):
+    """Live analysis at each canary step; a breach rolls back when autoRollback is on."""
+
+    max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="Highest error fraction.")
+    max_latency_p99_ms: float = Field(
+        5000.0, gt=0.0, description="Highest p99 latency in milliseconds."
+    )
+    max_meta_language_rate: float = Field(
+        0.2, ge=0.0, le=1.0, description="Highest raw (pre-filter) meta-language rate."
+    )
+    max_regression: float = Field(
+        0.1, ge=0.0, le=1.0, description="How much worse than stable any rate may be."
+    )
+    min_requests: int = Field(
+        5, ge=0, description="Fewer requests than this make a step inconclusive (probes count)."
+    )
+    probe: bool = Field(
+        True, description="Send the evaluation questions to the candidate through the live path."
+    )
+
+
+class RolloutSpec(WireModel):
+    """The progressive rollout of a candidate that passed its gates."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            (
+                "!has(self.steps) || self.steps.all(s, s.weight >= 0 && s.weight <= 100)",
+                "canary step weights must be between 0 and 100",
+            ),
+            (
+                "!has(self.steps) || (self.steps.map(s, s.weight).isSorted() && "
+                "self.steps.all(s, self.steps.filter(t, t.weight == s.weight).size() == 1))",
+                "canary step weights must be strictly increasing",
+            ),
+        )
+    }
+
+    steps: list[CanaryStep] = Field(
+        default_factory=lambda: [
+            CanaryStep(weight=10, duration="1m"),
+            CanaryStep(weight=50, duration="1m"),
+            CanaryStep(weight=100, duration="0s"),
+        ],
+        min_length=1,
+        max_length=20,
+        description="Canary steps with strictly increasing weights; the last should be 100.",
+    )
+    analysis: AnalysisThresholds = Field(
+        default_factory=AnalysisThresholds, description="Live analysis thresholds."
+    )
+    sticky_header: str = Field(
+        "x-user-id",
+        max_length=128,
+        pattern="^[A-Za-z0-9-]+$",
+        description="Request header that keeps a user on one revision (A/B assignment).",
+    )
+    auto_rollback: bool = Field(True, description="Roll back automatically on a failed analysis.")
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RolloutSpec:
+        weights = [s.weight for s in self.steps]
+        for i in range(1, len(weights)):
+            if weights[i] <= weights[i - 1]:
+                raise ValueError(
+                    f"steps[{i}].weight: canary step weights must be strictly increasing "
+                    f"({weights[i - 1]} then {weights[i]})"
+                )
+        return self
+
+
+class RayServiceRef(WireModel):
+    """The KubeRay RayService that serves this model."""
+
+    name: str | None = Field(
+        None, max_length=63, description="RayService name (default: the resource's name)."
+    )
+    create: bool = Field(True, description="Create and own the RayService (else patch an existing one).")
+
+
+class ServingSpec(WireModel):
+    """Serving: the Ray Serve app, its filter and the rollout."""
+
+    ray_service: RayServiceRef = Field(
+        default_factory=RayServiceRef, description="The RayService to manage."
+    )
+    ray_address: str | None = Field(
+        None,
+        max_length=512,
+        description="Apply configs through this Ray dashboard's Serve REST API instead of a RayService.",
+    )
+    replicas: int = Field(1, ge=1, le=64, description="Generator replicas.")
+    max_adapters_per_replica: int = Field(
+        4, ge=1, le=64, description="LoRA adapters kept loaded per replica (LRU)."
+    )
+    filter: FilterPolicy = Field(default_factory=FilterPolicy, description="The answer filter.")
+    generation: GenerationDefaults = Field(
+        default_factory=GenerationDefaults, description="Generation defaults."
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="The canary rollout.")
+
+
+class MoltingModelSpec(WireModel):
+    """A fine-tuned model that Molting keeps training, gating and rolling out."""
+
+    base_model: BaseModelSource = Field(..., description="The base model.")
+    dataset: DatasetSpec = Field(..., description="The training data.")
+    cleaning: CleaningPolicy = Field(
+        default_factory=CleaningPolicy, description="Data cleaning before training."
+    )
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Training.")
+    evaluation: EvaluationSpec = Field(
+        default_factory=EvaluationSpec, description="Evaluation and gates."
+    )
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="Serving and rollout.")
+    history_limit: int = Field(
+        10, ge=1, le=100, description="Revisions kept in status.history (and adapters on disk)."
+    )
+    paused: bool = Field(
+        False, description="Stop starting Jobs and moving traffic; the current traffic stays."
+    )

@@ -1,0 +1,66 @@
+"""The gate decision: a pure function of the candidate's metrics, stable's, and the policy.
+
+`molting eval --gates` prints it and the operator's planner calls it; both get the same verdicts.
+"""
+
+from __future__ import annotations
+
+from molting_workloads.contract.policies import GatePolicy
+from molting_workloads.contract.summaries import EvalMetrics, GateVerdict
+
+
+def _upper(name: str, value: float, limit: float) -> GateVerdict:
+    ok = value <= limit
+    return GateVerdict(
+        name=name, passed=ok, value=round(value, 4), threshold=f"<= {limit}",
+        reason=f"{value:.3f} {'<=' if ok else '>'} {limit}",
+    )
+
+
+def decide(
+    candidate: EvalMetrics, stable: EvalMetrics | None, policy: GatePolicy
+) -> list[GateVerdict]:
+    """One verdict per gate; the candidate passes when every verdict passed."""
+    window = policy.answer_length
+    in_window = window.min <= candidate.mean_length <= window.max
+    verdicts = [
+        _upper("metaLanguage", candidate.meta_language_rate, policy.max_meta_language_rate),
+        GateVerdict(
+            name="answerLength", passed=in_window, value=round(candidate.mean_length, 1),
+            threshold=f"{window.min}-{window.max}",
+            reason=f"mean {candidate.mean_length:.0f} chars "
+            + ("inside" if in_window else "outside") + f" {window.min}-{window.max}",
+        ),
+        GateVerdict(
+            name="relevance", passed=candidate.relevance >= policy.min_relevance,
+            value=round(candidate.relevance, 4), threshold=f">= {policy.min_relevance}",
+            reason=f"{candidate.relevance:.3f} "
+            + (">=" if candidate.relevance >= policy.min_relevance else "<")
+            + f" {policy.min_relevance}",
+        ),
+        _upper("emptyAnswers", candidate.empty_rate, policy.max_empty_rate),
+        _upper("repetition", candidate.repetition, policy.max_repetition),
+    ]
+    if policy.no_regression and stable is not None:
+        verdicts.append(_regression(candidate, stable, policy.regression_tolerance))
+    return verdicts
+
+
+def _regression(candidate: EvalMetrics, stable: EvalMetrics, tol: float) -> GateVerdict:
+    worse = []
+    if candidate.meta_language_rate > stable.meta_language_rate + tol:
+        worse.append(f"meta-language {candidate.meta_language_rate:.2f} vs {stable.meta_language_rate:.2f}")
+    if candidate.relevance < stable.relevance - tol:
+        worse.append(f"relevance {candidate.relevance:.2f} vs {stable.relevance:.2f}")
+    if candidate.empty_rate > stable.empty_rate + tol:
+        worse.append(f"empty answers {candidate.empty_rate:.2f} vs {stable.empty_rate:.2f}")
+    if candidate.in_window_rate < stable.in_window_rate - tol:
+        worse.append(f"in-window {candidate.in_window_rate:.2f} vs {stable.in_window_rate:.2f}")
+    return GateVerdict(
+        name="noRegression", passed=not worse, threshold=f"tolerance {tol}",
+        reason="not worse than stable" if not worse else "worse than stable: " + "; ".join(worse),
+    )
+
+
+def passed(verdicts: list[GateVerdict]) -> bool:
+    return all(v.passed for v in verdicts)

@@ -1,0 +1,40 @@
+"""Per-revision live counters that the serving app reports on /stats; canary analysis reads them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from molting_workloads.contract.base import WireModel
+
+
+class Counters(WireModel):
+    requests: int = 0
+    errors: int = 0
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    meta_hits: int = Field(0, description="Answers with meta-language before filtering.")
+    filter_removals: int = Field(0, description="Sentences the filter removed.")
+    mean_length: float | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def meta_rate(self) -> float:
+        ok = self.requests - self.errors
+        return self.meta_hits / ok if ok > 0 else 0.0
+
+
+class RevisionStats(WireModel):
+    revision: str
+    weight: int = 0
+    user: Counters = Field(default_factory=Counters, description="User traffic.")
+    probe: Counters = Field(default_factory=Counters, description="Probe traffic (kept apart).")
+
+
+class AppStats(WireModel):
+    revisions: list[RevisionStats] = Field(default_factory=list)
+
+    def of(self, revision: str) -> RevisionStats | None:
+        return next((r for r in self.revisions if r.revision == revision), None)

@@ -1,0 +1,46 @@
+"""What a training or evaluation Job receives (as a JSON/YAML file, mounted from a ConfigMap)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field
+
+from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.policies import CleaningPolicy, GatePolicy, TrainingParams
+
+
+class TrainRequest(WireModel):
+    """Clean the dataset and train one adapter revision."""
+
+    revision: str = Field(..., description="The revision id being trained.")
+    base_model: str = Field(..., description="Hub id or local path of the base model.")
+    base_model_revision: str | None = None
+    dataset: str = Field(..., description="Local path of the raw JSONL dataset.")
+    dataset_format: str = "auto"
+    output_dir: str = Field(..., description="Where the adapter and reports are written.")
+    cleaning: CleaningPolicy = Field(default_factory=CleaningPolicy)
+    training: TrainingParams = Field(default_factory=TrainingParams)
+    require_gpu: bool = Field(False, alias="requireGPU")
+
+
+class EvalRequest(WireModel):
+    """Evaluate a candidate adapter (and optionally the stable one) and decide the gates."""
+
+    revision: str
+    base_model: str
+    base_model_revision: str | None = None
+    adapter: str = Field(..., description="Path of the candidate adapter.")
+    questions: str = Field(..., description="JSONL of {\"question\": ...} lines.")
+    output_dir: str
+    stable_revision: str | None = None
+    stable_adapter: str | None = Field(None, description="Path of the stable adapter, if any.")
+    gates: GatePolicy = Field(default_factory=GatePolicy)
+    max_new_tokens: int = 160
+    train_report: str | None = Field(None, description="train-report.json, for the loss plot.")
+
+
+def read_request(path: str | Path, model: type[WireModel]) -> WireModel:
+    """Load a request file (JSON or YAML)."""
+    return model.model_validate(yaml.safe_load(Path(path).read_text()))

@@ -1,0 +1,82 @@
+"""What Jobs report: the termination-message summaries (at most 4 KB) and the eval metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field
+
+from molting_workloads.contract.base import WireModel
+
+TERMINATION_LOG = Path("/dev/termination-log")
+TERMINATION_LIMIT = 4096
+
+
+class TrainSummary(WireModel):
+    kind: str = "train"
+    revision: str
+    ok: bool
+    adapter: str | None = None
+    device: str | None = None
+    quantization: str | None = Field(None, description="nf4-4bit, or none (fp32/bf16 LoRA).")
+    steps: int | None = None
+    final_loss: float | None = None
+    val_loss: float | None = None
+    tokens_per_second: float | None = None
+    duration_s: float | None = None
+    examples: int | None = Field(None, description="Training examples after cleaning.")
+    error: str | None = None
+
+
+class EvalMetrics(WireModel):
+    """Aggregate metrics over the evaluation questions."""
+
+    n: int
+    meta_language_rate: float
+    mean_length: float
+    median_length: float
+    in_window_rate: float
+    relevance: float
+    repetition: float
+    empty_rate: float
+
+
+class GateVerdict(WireModel):
+    name: str
+    passed: bool
+    value: float | None = None
+    threshold: str = ""
+    reason: str = ""
+
+
+class EvalSummary(WireModel):
+    kind: str = "eval"
+    revision: str
+    ok: bool
+    passed: bool | None = None
+    metrics: EvalMetrics | None = None
+    stable_metrics: EvalMetrics | None = None
+    gates: list[GateVerdict] = Field(default_factory=list)
+    report: str | None = None
+    error: str | None = None
+
+
+def termination_text(summary: WireModel) -> str:
+    """Compact JSON that fits the Kubernetes termination message (4 KB)."""
+    text = json.dumps(summary.to_wire(), separators=(",", ":"))
+    if len(text.encode()) <= TERMINATION_LIMIT:
+        return text
+    slim = summary.to_wire()
+    for key in ("gates", "stableMetrics", "error"):
+        if len(json.dumps(slim, separators=(",", ":")).encode()) > TERMINATION_LIMIT:
+            slim.pop(key, None)
+    return json.dumps(slim, separators=(",", ":"))[:TERMINATION_LIMIT]
+
+
+def write_termination(summary: WireModel, path: Path = TERMINATION_LOG) -> bool:
+    """Write the summary where Kubernetes reads termination messages, when that path exists."""
+    if not path.exists():
+        return False
+    path.write_text(termination_text(summary))
+    return True
