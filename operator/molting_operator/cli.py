@@ -82,15 +82,19 @@ def crd(
 
 
 def main() -> None:
-    try:
-        _register_more()
-    except ImportError:  # a slim image without the workloads verbs still validates and operates
-        pass
+    _register_more()
     app()
 
 
 def _register_more() -> None:
     """Attach the verbs of the other parts (each imports its heavy code only when run)."""
+    import importlib
+    import pkgutil
+
+    from molting_operator import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(app)
     from molting_workloads import cli as workloads_cli
 
     workloads_cli.register(app)

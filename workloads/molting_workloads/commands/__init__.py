@@ -1,0 +1,1 @@
+"""One module per workload verb; each defines ``register(app: typer.Typer)``."""
