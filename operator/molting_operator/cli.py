@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import typer
-from molting_workloads.contract.errors import MoltingError, SpecError
 from rich.console import Console
+
+from molting_workloads.contract.errors import MoltingError, SpecError
 
 app = typer.Typer(
     help="Molting: clean, train, gate, canary and roll back LoRA adapters.",
@@ -16,7 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 

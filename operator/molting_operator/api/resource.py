@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from molting_workloads.contract.base import WireModel
-from molting_workloads.contract.errors import Problem, SpecError
 from pydantic import Field, ValidationError
 
 from molting_operator.api import spec as spec_mod
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import MoltingModelStatus
+from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.errors import Problem, SpecError
 
 API_VERSION = f"{spec_mod.GROUP}/{spec_mod.VERSION}"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from molting_workloads.contract.policies import TrainingParams
-
 from molting_operator.api.spec import MoltingModelSpec
+from molting_workloads.contract.policies import TrainingParams
 
 RETRAIN_ANNOTATION = "molting.dev/retrain"
 ID_LENGTH = 8

@@ -11,9 +11,9 @@ from functools import cache
 from typing import Any
 
 import jsonschema
-from molting_workloads.contract.errors import Problem
 
 from molting_operator.api.crd import build_crd
+from molting_workloads.contract.errors import Problem
 
 
 def _strict(node: Any) -> Any:

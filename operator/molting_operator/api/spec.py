@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import Field, model_validator
+
 from molting_workloads.contract.base import WireModel, cel_rules
 from molting_workloads.contract.policies import (
     CleaningPolicy,
@@ -17,7 +19,6 @@ from molting_workloads.contract.policies import (
     GenerationDefaults,
     TrainingParams,
 )
-from pydantic import Field, model_validator
 
 GROUP = "molting.dev"
 VERSION = "v1alpha1"

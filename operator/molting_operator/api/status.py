@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from molting_workloads.contract.base import WireModel
 from pydantic import Field
+
+from molting_workloads.contract.base import WireModel
 
 
 class Phase(str, Enum):

@@ -1,0 +1,1 @@
+"""The pure lifecycle planner: no kopf, kubernetes, ray, httpx, subprocess, clock or files."""

@@ -1,0 +1,203 @@
+"""The MoltingModel API: examples are valid; malformed resources are refused by both the CRD
+(structural schema + CEL) and the pydantic models, each naming the field; the CRD is in sync."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import celpy
+import pytest
+import yaml
+
+from molting_operator.api.crd import build_crd, render_crd
+from molting_operator.api.resource import load_resources, parse_resource
+from molting_operator.api.schema_check import schema_problems
+from molting_workloads.contract.errors import SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+CRD_FILE = ROOT / "crds" / "moltingmodel.yaml"
+
+
+def _root_schema() -> dict[str, Any]:
+    return build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def _is_sorted(values: Any) -> celpy.celtypes.BoolType:
+    items = list(values)
+    return celpy.celtypes.BoolType(all(a <= b for a, b in zip(items, items[1:], strict=False)))
+
+
+def _typed(obj: Any, schema: dict[str, Any]) -> Any:
+    """JSON as the API server types it for CEL: a `number` field is a double even when written 0."""
+    if schema.get("type") == "number" and isinstance(obj, int) and not isinstance(obj, bool):
+        return float(obj)
+    if isinstance(obj, dict):
+        props = schema.get("properties", {})
+        return {k: _typed(v, props.get(k, {})) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_typed(v, schema.get("items", {})) for v in obj]
+    return obj
+
+
+def cel_failures(obj: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Evaluate every x-kubernetes-validations rule where the object has a value, as the API
+    server does (Kubernetes' list library `isSorted` is supplied here). An evaluation error
+    refuses the object, as it does there."""
+    failures = []
+    env = celpy.Environment()
+    for rule in schema.get("x-kubernetes-validations", []):
+        program = env.program(env.compile(rule["rule"]), functions={"isSorted": _is_sorted})
+        try:
+            ok = program.evaluate({"self": celpy.json_to_cel(_typed(obj, schema))})
+        except celpy.CELEvalError as error:
+            ok, rule = False, {"message": f"{rule['message']} ({error.args[0]})"}
+        if not ok:
+            failures.append(f"{path or '(root)'}: {rule['message']}")
+    if isinstance(obj, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in obj:
+                failures += cel_failures(obj[key], sub, f"{path}.{key}" if path else key)
+    elif isinstance(obj, list) and "items" in schema:
+        for i, item in enumerate(obj):
+            failures += cel_failures(item, schema["items"], f"{path}[{i}]")
+    return failures
+
+
+def crd_refusals(obj: dict[str, Any]) -> list[str]:
+    return [str(p) for p in schema_problems(obj)] + cel_failures(obj, _root_schema())
+
+
+def model_refusals(obj: dict[str, Any]) -> list[str]:
+    try:
+        parse_resource(obj)
+    except SpecError as error:
+        return [str(p) for p in error.problems]
+    return []
+
+
+@pytest.fixture()
+def full() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "examples" / "moltingmodel.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_is_valid_for_crd_and_models(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        assert crd_refusals(doc) == []
+        assert model_refusals(doc) == []
+    assert load_resources(path)
+
+
+def _set(obj: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    elif value is _DELETE:
+        node.pop(last)
+    else:
+        node[last] = value
+
+
+_DELETE = object()
+
+# (id, field to change, new value, what both refusals must name)
+MALFORMED = [
+    ("epochs-wrong-type", "spec.training.epochs", "three", "training.epochs"),
+    ("epochs-negative", "spec.training.epochs", -1, "training.epochs"),
+    ("batch-size-zero", "spec.training.batchSize", 0, "training.batchSize"),
+    ("learning-rate-zero", "spec.training.learningRate", 0, "training.learningRate"),
+    ("lora-rank-zero", "spec.training.lora.r", 0, "lora.r"),
+    ("target-modules-not-a-list", "spec.training.lora.targetModules", "all-linear", "targetModules"),
+    ("method-unknown", "spec.training.method", "full", "training.method"),
+    ("gpus-negative", "spec.training.gpus", -2, "training.gpus"),
+    ("node-selector-not-strings", "spec.training.nodeSelector", {"zone": 3}, "nodeSelector"),
+    ("toleration-effect-unknown", "spec.training.tolerations.0.effect", "Sometimes", "effect"),
+    ("weight-over-100", "spec.serving.rollout.steps.1.weight", 150, "weight"),
+    ("weight-negative", "spec.serving.rollout.steps.0.weight", -5, "weight"),
+    ("steps-decreasing", "spec.serving.rollout.steps",
+     [{"weight": 50, "duration": "1m"}, {"weight": 10, "duration": "1m"}], "increasing"),
+    ("steps-repeated", "spec.serving.rollout.steps",
+     [{"weight": 50, "duration": "1m"}, {"weight": 50, "duration": "1m"}], "increasing"),
+    ("steps-empty", "spec.serving.rollout.steps", [], "steps"),
+    ("duration-not-a-duration", "spec.serving.rollout.steps.0.duration", "5 minutes", "duration"),
+    ("sticky-header-with-space", "spec.serving.rollout.stickyHeader", "x user", "stickyHeader"),
+    ("length-min-over-max", "spec.evaluation.gates.answerLength", {"min": 500, "max": 100}, "answerLength"),
+    ("meta-rate-over-one", "spec.evaluation.gates.maxMetaLanguageRate", 1.5, "maxMetaLanguageRate"),
+    ("split-zero", "spec.cleaning.validationSplit", 0, "validationSplit"),
+    ("split-half", "spec.cleaning.validationSplit", 0.5, "validationSplit"),
+    ("cleaning-policy-unknown", "spec.cleaning.metaLanguage", "scrub", "metaLanguage"),
+    ("unknown-spec-field", "spec.trainng", {"epochs": 1}, "trainng"),
+    ("unknown-nested-field", "spec.serving.rollout.autoRolback", True, "autoRolback"),
+    ("dataset-empty-source", "spec.dataset", {}, "dataset"),
+    ("dataset-two-sources", "spec.dataset",
+     {"path": "a.jsonl", "configMap": {"name": "d", "key": "k"}}, "dataset"),
+    ("dataset-configmap-without-key", "spec.dataset", {"configMap": {"name": "d"}}, "configMap"),
+    ("base-model-missing", "spec.baseModel", _DELETE, "baseModel"),
+    ("base-model-empty-source", "spec.baseModel.source", "", "baseModel.source"),
+    ("history-limit-zero", "spec.historyLimit", 0, "historyLimit"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [c[1:] for c in MALFORMED],
+                         ids=[c[0] for c in MALFORMED])
+def test_malformed_resource_is_refused_by_crd_and_models_naming_the_field(
+    full: dict[str, Any], field: str, value: Any, named: str
+) -> None:
+    obj = copy.deepcopy(full)
+    _set(obj, field, value)
+    by_crd, by_models = crd_refusals(obj), model_refusals(obj)
+    assert by_crd, f"the CRD accepted {field}={value!r}"
+    assert by_models, f"the models accepted {field}={value!r}"
+    assert any(named in p for p in by_crd), by_crd
+    assert any(named in p for p in by_models), by_models
+
+
+def test_model_errors_carry_the_yaml_line(tmp_path: Path, full: dict[str, Any]) -> None:
+    full["spec"]["training"]["epochs"] = -3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(full, sort_keys=False))
+    with pytest.raises(SpecError) as caught:
+        load_resources(path)
+    problem = caught.value.problems[0]
+    assert problem.path == "spec.training.epochs"
+    assert path.read_text().splitlines()[problem.line - 1].strip().startswith("epochs:")
+
+
+def test_checked_in_crd_matches_the_models() -> None:
+    assert CRD_FILE.read_text() == render_crd(), "run `make crd` and commit crds/moltingmodel.yaml"
+
+
+def _walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    nodes = [(path or "(root)", schema)]
+    for key, sub in schema.get("properties", {}).items():
+        nodes += _walk(sub, f"{path}.{key}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            nodes += _walk(schema[key], f"{path}[{key}]")
+    return nodes
+
+
+def test_crd_schema_is_structural_and_every_field_is_described() -> None:
+    for path, node in _walk(_root_schema()):
+        assert "type" in node, f"{path} has no type (not structural)"
+        assert "$ref" not in node and "anyOf" not in node, path
+        if "[" not in path.rsplit(".", 1)[-1]:
+            assert node.get("description"), f"{path} has no description"
+        for rule in node.get("x-kubernetes-validations", []):
+            assert rule["message"]
+
+
+def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
+    crd = build_crd()
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert crd["spec"]["names"]["shortNames"] == ["molt"]
+    assert crd["spec"]["scope"] == "Namespaced"
+    names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
+    assert names == ["PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE"]
