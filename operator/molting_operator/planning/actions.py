@@ -33,8 +33,8 @@ class CancelJobs:
 
 @dataclass(frozen=True)
 class ApplyTraffic:
-    """Make the Serve app serve these weights. ``adapters`` maps every weighted revision to its
-    adapter location; weights sum to 100."""
+    """Make the Serve app serve these weights (they sum to 100). ``adapters`` maps every known
+    revision (the weighted ones, and the previous at weight 0) to its adapter location."""
 
     weights: tuple[tuple[str, int], ...]
     adapters: tuple[tuple[str, str], ...]

@@ -1,0 +1,446 @@
+"""plan(spec, status, observed, name) -> Plan: the one lifecycle both drivers follow.
+
+Pure: no Kubernetes, Ray, files or clock. A driver observes, calls ``plan``, carries out the
+actions (each idempotent) and writes ``plan.status``. Calling it again with the same inputs
+gives the same answer, so a restarted driver resumes where it was.
+
+    Pending → Training → Evaluating ─gates fail→ GateFailed (stable keeps serving)
+                             └─gates pass→ Canary ─breach→ RolledBack
+                                              └─last step healthy→ Serving (stable := candidate)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from molting_operator.api.revision import RETRAIN_ANNOTATION, revision_id
+from molting_operator.api.spec import MoltingModelSpec, parse_duration
+from molting_operator.api.status import (
+    CanaryState,
+    ConditionType,
+    EvaluationBrief,
+    GateResult,
+    HistoryEntry,
+    MoltingModelStatus,
+    Phase,
+    Reason,
+    RevisionRef,
+    TrafficEntry,
+    TrainingProgress,
+)
+from molting_operator.planning import analysis as analysis_mod
+from molting_operator.planning.actions import (
+    Action,
+    ApplyTraffic,
+    CancelJobs,
+    EmitEvent,
+    Plan,
+    Probe,
+    RunEvaluation,
+    RunTraining,
+)
+from molting_operator.planning.conditions import set_condition
+from molting_operator.planning.observed import JobKind, JobState, Observed
+from molting_workloads.contract import gates
+from molting_workloads.contract.summaries import EvalSummary, TrainSummary
+
+ROLLBACK_ANNOTATION = "molting.dev/rollback"
+PROMOTE_ANNOTATION = "molting.dev/promote"
+
+IN_PROGRESS = (Phase.TRAINING, Phase.EVALUATING, Phase.CANARY)
+# Outcomes after which a revision is not retried until the spec or the retrain token changes.
+FINAL_FAILURES = ("GateFailed", "RolledBack", "Failed")
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Ctx:
+    """One planning pass: the inputs and what is being built."""
+
+    spec: MoltingModelSpec
+    status: MoltingModelStatus  # a deep copy, edited in place
+    observed: Observed
+    name: str
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def now(self) -> str:
+        return timestamp(self.observed.now)
+
+    def event(self, reason: Reason, message: str, warning: bool = False) -> None:
+        self.actions.append(EmitEvent(reason.value, message, warning))
+        self.status.message = message
+
+    def condition(self, type_: ConditionType, ok: bool | None, reason: Reason, msg: str) -> None:
+        set_condition(self.status, type_, ok, reason.value, msg, self.now, self.observed.generation)
+
+    def history(self, ref: RevisionRef, outcome: str, reason: str) -> None:
+        self.status.history.append(
+            HistoryEntry(revision=ref.revision, outcome=outcome, reason=reason, at=self.now,
+                         adapter=ref.adapter)
+        )
+
+
+def plan(
+    spec: MoltingModelSpec, status: MoltingModelStatus, observed: Observed, name: str
+) -> Plan:
+    ctx = _Ctx(spec, status.model_copy(deep=True), observed, name)
+    ctx.status.observed_generation = observed.generation
+    if observed.dependency_problems:
+        _dependency_problems(ctx)
+    else:
+        _manual_controls(ctx)
+        if spec.paused:
+            ctx.condition(ConditionType.READY, False, Reason.PAUSED, "spec.paused is true")
+        else:
+            _follow_spec(ctx)
+            _step_phase(ctx)
+    _ensure_traffic(ctx)
+    _summarise(ctx)
+    return Plan(actions=_dedupe(ctx.actions), status=ctx.status)
+
+
+def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str]) -> str:
+    return revision_id(spec, annotations.get(RETRAIN_ANNOTATION))
+
+
+# -- inputs that are not the spec -------------------------------------------------------------
+
+
+def _dependency_problems(ctx: _Ctx) -> None:
+    message = "; ".join(ctx.observed.dependency_problems)
+    if ctx.status.message != message:
+        ctx.event(Reason.DEPENDENCY_MISSING, message, warning=True)
+    ctx.condition(ConditionType.READY, False, Reason.DEPENDENCY_MISSING, message)
+
+
+def _new_token(ctx: _Ctx, annotation: str, key: str) -> bool:
+    token = ctx.observed.annotations.get(annotation)
+    if not token or ctx.status.handled_tokens.get(key) == token:
+        return False
+    ctx.status.handled_tokens[key] = token
+    return True
+
+
+def _manual_controls(ctx: _Ctx) -> None:
+    st = ctx.status
+    if _new_token(ctx, ROLLBACK_ANNOTATION, "rollback"):
+        if st.phase == Phase.CANARY and st.candidate:
+            _roll_back_candidate(ctx, Reason.MANUAL_ROLLBACK, "manual rollback by annotation")
+        elif st.previous and st.stable:
+            old = st.stable
+            ctx.history(old, "RolledBack", "manual rollback by annotation")
+            st.stable, st.previous = st.previous, old
+            st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
+            _apply(ctx)
+            if st.phase not in IN_PROGRESS:
+                st.phase = Phase.ROLLED_BACK
+            ctx.event(Reason.MANUAL_ROLLBACK,
+                      f"Rolled back from {old.revision} to {st.stable.revision}")
+        else:
+            ctx.event(Reason.MANUAL_ROLLBACK, "Rollback requested, but there is no previous "
+                      "revision to roll back to", warning=True)
+    if _new_token(ctx, PROMOTE_ANNOTATION, "promote"):
+        if st.phase == Phase.CANARY and st.candidate:
+            _promote(ctx, Reason.MANUAL_PROMOTE, "manual promote by annotation")
+        else:
+            ctx.event(Reason.MANUAL_PROMOTE, "Promote requested, but no canary is running",
+                      warning=True)
+
+
+# -- a new revision ---------------------------------------------------------------------------
+
+
+def _follow_spec(ctx: _Ctx) -> None:
+    st = ctx.status
+    desired = desired_revision(ctx.spec, ctx.observed.annotations)
+    if st.candidate and st.candidate.revision == desired:
+        return
+    if st.stable and st.stable.revision == desired:
+        if st.candidate and st.phase in IN_PROGRESS:
+            _supersede(ctx, f"the spec went back to stable {desired}")
+            st.phase = Phase.SERVING
+        return
+    failed = next((h for h in reversed(st.history) if h.revision == desired), None)
+    if failed and failed.outcome in FINAL_FAILURES:
+        st.message = (f"revision {desired} was {failed.outcome}; change the spec or set the "
+                      f"{RETRAIN_ANNOTATION} annotation to try again")
+        return
+    if st.candidate and st.phase in IN_PROGRESS:
+        _supersede(ctx, f"superseded by {desired}")
+    st.candidate = RevisionRef(revision=desired, created_at=ctx.now)
+    st.canary = None
+    st.phase = Phase.TRAINING
+    st.progress = None
+    for type_ in (ConditionType.TRAINED, ConditionType.EVALUATED, ConditionType.GATES_PASSED):
+        ctx.condition(type_, None, Reason.TRAINING_STARTED, f"revision {desired} is training")
+    ctx.actions.append(RunTraining(desired))
+    ctx.event(Reason.TRAINING_STARTED, f"Training revision {desired}")
+
+
+def _supersede(ctx: _Ctx, why: str) -> None:
+    st = ctx.status
+    old = st.candidate
+    assert old is not None
+    ctx.history(old, "Superseded", why)
+    ctx.actions.append(CancelJobs(old.revision))
+    if any(t.revision == old.revision for t in st.traffic) and st.stable:
+        st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
+        _apply(ctx)
+    st.candidate, st.canary = None, None
+    ctx.event(Reason.SUPERSEDED, f"Candidate {old.revision} {why}")
+
+
+# -- the phases -------------------------------------------------------------------------------
+
+
+def _step_phase(ctx: _Ctx) -> None:
+    phase = ctx.status.phase
+    if ctx.status.candidate is None:
+        return
+    if phase == Phase.TRAINING:
+        _training(ctx)
+    elif phase == Phase.EVALUATING:
+        _evaluating(ctx)
+    elif phase == Phase.CANARY:
+        _canary(ctx)
+
+
+def _training(ctx: _Ctx) -> None:
+    st, cand = ctx.status, ctx.status.candidate
+    job = ctx.observed.job(cand.revision, JobKind.TRAIN)
+    if job.state == JobState.ABSENT:
+        ctx.actions.append(RunTraining(cand.revision))
+    elif job.state == JobState.RUNNING:
+        if job.progress:
+            st.progress = TrainingProgress.model_validate(job.progress)
+    elif job.state == JobState.FAILED or not (job.summary and job.summary.get("ok")):
+        error = (job.summary or {}).get("error") or job.message or "the training Job failed"
+        _fail(ctx, ConditionType.TRAINED, Reason.TRAINING_FAILED, f"training failed: {error}")
+    else:
+        summary = TrainSummary.model_validate(job.summary)
+        if not summary.adapter:
+            _fail(ctx, ConditionType.TRAINED, Reason.TRAINING_FAILED,
+                  "training reported no adapter location")
+            return
+        cand.adapter, cand.trained_at = summary.adapter, ctx.now
+        st.progress = None
+        message = (f"revision {cand.revision} trained: {summary.steps} steps, loss "
+                   f"{summary.final_loss}, {summary.quantization or 'no'} quantization on "
+                   f"{summary.device}")
+        ctx.condition(ConditionType.TRAINED, True, Reason.TRAINING_SUCCEEDED, message)
+        ctx.event(Reason.TRAINING_SUCCEEDED, message)
+        st.phase = Phase.EVALUATING
+        ctx.actions.append(_evaluation_action(ctx))
+        ctx.event(Reason.EVALUATION_STARTED, f"Evaluating revision {cand.revision}")
+
+
+def _evaluation_action(ctx: _Ctx) -> RunEvaluation:
+    cand, stable = ctx.status.candidate, ctx.status.stable
+    assert cand is not None and cand.adapter is not None
+    return RunEvaluation(
+        revision=cand.revision, adapter=cand.adapter,
+        stable_revision=stable.revision if stable else None,
+        stable_adapter=stable.adapter if stable else None,
+    )
+
+
+def _evaluating(ctx: _Ctx) -> None:
+    st, cand = ctx.status, ctx.status.candidate
+    job = ctx.observed.job(cand.revision, JobKind.EVAL)
+    if job.state == JobState.ABSENT:
+        ctx.actions.append(_evaluation_action(ctx))
+        return
+    if job.state == JobState.RUNNING:
+        return
+    summary = EvalSummary.model_validate(job.summary) if job.summary else None
+    if job.state == JobState.FAILED or summary is None or not summary.ok or not summary.metrics:
+        error = (summary.error if summary else None) or job.message or "the evaluation Job failed"
+        _fail(ctx, ConditionType.EVALUATED, Reason.EVALUATION_FAILED, f"evaluation failed: {error}")
+        return
+    verdicts = gates.decide(summary.metrics, summary.stable_metrics, ctx.spec.evaluation.gates)
+    m = summary.metrics
+    cand.evaluated_at = ctx.now
+    cand.evaluation = EvaluationBrief(
+        meta_language_rate=m.meta_language_rate, mean_length=m.mean_length,
+        relevance=m.relevance, repetition=m.repetition, empty_rate=m.empty_rate,
+        passed=gates.passed(verdicts), report=summary.report,
+        gates=[GateResult.model_validate(v.model_dump()) for v in verdicts],
+    )
+    ctx.condition(ConditionType.EVALUATED, True, Reason.EVALUATION_SUCCEEDED,
+                  f"meta-language {m.meta_language_rate:.2f}, mean length {m.mean_length:.0f}, "
+                  f"relevance {m.relevance:.2f}")
+    if not gates.passed(verdicts):
+        reasons = "; ".join(f"{v.name}: {v.reason}" for v in verdicts if not v.passed)
+        ctx.condition(ConditionType.GATES_PASSED, False, Reason.GATES_FAILED, reasons)
+        st.phase = Phase.GATE_FAILED
+        ctx.history(cand, "GateFailed", reasons)
+        kept = f"; {st.stable.revision} keeps serving" if st.stable else ""
+        ctx.event(Reason.GATES_FAILED, f"Revision {cand.revision} failed its gates: {reasons}{kept}",
+                  warning=True)
+        return
+    ctx.condition(ConditionType.GATES_PASSED, True, Reason.GATES_PASSED,
+                  ", ".join(f"{v.name} ✓" for v in verdicts))
+    ctx.event(Reason.GATES_PASSED, f"Revision {cand.revision} passed its gates")
+    if st.stable is None:
+        _promote(ctx, Reason.PROMOTED, "first revision: promoted directly")
+    else:
+        _start_step(ctx, 0)
+        ctx.event(Reason.CANARY_STARTED,
+                  f"Canary of {cand.revision} at {st.canary.weight}% against {st.stable.revision}")
+
+
+def _start_step(ctx: _Ctx, index: int) -> None:
+    st, cand = ctx.status, ctx.status.candidate
+    weight = ctx.spec.serving.rollout.steps[index].weight
+    st.phase = Phase.CANARY
+    st.canary = CanaryState(step=index, weight=weight, step_started_at=ctx.now)
+    st.traffic = [t for t in (
+        TrafficEntry(revision=st.stable.revision, weight=100 - weight),
+        TrafficEntry(revision=cand.revision, weight=weight),
+    ) if t.weight > 0] or [TrafficEntry(revision=st.stable.revision, weight=100)]
+    _apply(ctx)
+    if ctx.spec.serving.rollout.analysis.probe:
+        ctx.actions.append(Probe(cand.revision))
+
+
+def _canary(ctx: _Ctx) -> None:
+    st, cand, rollout = ctx.status, ctx.status.candidate, ctx.spec.serving.rollout
+    if st.canary is None or st.stable is None:  # a status written by hand; start over
+        _start_step(ctx, 0)
+        return
+    steps = rollout.steps
+    index = min(st.canary.step, len(steps) - 1)
+    serve = ctx.observed.serve
+    result = analysis_mod.analyse(serve.stats if serve else None, cand.revision,
+                                  st.stable.revision, rollout.analysis)
+    st.canary.analysis = f"{result.verdict.value}: {result.reason}"
+    if result.verdict == analysis_mod.Verdict.FAILED:
+        if rollout.auto_rollback:
+            _roll_back_candidate(ctx, Reason.ANALYSIS_FAILED, f"analysis failed: {result.reason}")
+        elif ctx.status.message != (held := f"analysis failed ({result.reason}); autoRollback is "
+                                    "off: waiting for a manual promote or rollback"):
+            ctx.event(Reason.ANALYSIS_FAILED, held, warning=True)
+        return
+    started = datetime.fromisoformat(st.canary.step_started_at)
+    elapsed = (ctx.observed.now - started).total_seconds()
+    if elapsed < parse_duration(steps[index].duration):
+        return
+    if result.verdict == analysis_mod.Verdict.INCONCLUSIVE:
+        if rollout.analysis.probe:
+            ctx.actions.append(Probe(cand.revision))
+        return
+    if index + 1 < len(steps):
+        _start_step(ctx, index + 1)
+        ctx.event(Reason.CANARY_STEP,
+                  f"Canary of {cand.revision} advanced to {st.canary.weight}% ({result.reason})")
+    else:
+        _promote(ctx, Reason.PROMOTED, f"canary healthy at every step ({result.reason})")
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+
+
+def _promote(ctx: _Ctx, reason: Reason, why: str) -> None:
+    st, cand = ctx.status, ctx.status.candidate
+    assert cand is not None
+    old = st.stable
+    cand.promoted_at = ctx.now
+    ctx.history(cand, "Promoted", why)
+    st.previous = old if old else st.previous
+    st.stable, st.candidate, st.canary = cand, None, None
+    st.traffic = [TrafficEntry(revision=cand.revision, weight=100)]
+    st.phase = Phase.SERVING
+    _apply(ctx)
+    ctx.event(reason, f"Promoted {cand.revision} to stable"
+              + (f" (previous: {old.revision})" if old else "") + f": {why}")
+
+
+def _roll_back_candidate(ctx: _Ctx, reason: Reason, why: str) -> None:
+    st, cand = ctx.status, ctx.status.candidate
+    assert cand is not None and st.stable is not None
+    ctx.history(cand, "RolledBack", why)
+    st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
+    st.canary = None
+    st.phase = Phase.ROLLED_BACK
+    _apply(ctx)
+    ctx.event(reason, f"Rolled back {cand.revision}; {st.stable.revision} serves 100%: {why}",
+              warning=True)
+
+
+def _fail(ctx: _Ctx, type_: ConditionType, reason: Reason, message: str) -> None:
+    st = ctx.status
+    ctx.condition(type_, False, reason, message)
+    st.phase = Phase.FAILED
+    st.progress = None
+    ctx.history(st.candidate, "Failed", message)
+    ctx.event(reason, message, warning=True)
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+def _adapters(st: MoltingModelStatus) -> dict[str, str]:
+    refs = [r for r in (st.stable, st.candidate, st.previous) if r and r.adapter]
+    return {r.revision: r.adapter for r in refs}
+
+
+def _apply(ctx: _Ctx) -> None:
+    st = ctx.status
+    adapters = _adapters(st)
+    weights = tuple((t.revision, t.weight) for t in st.traffic)
+    st.canary_weight = st.canary.weight if st.canary else None
+    # Every known adapter travels along (previous at weight 0): a rollback is then a weight
+    # change only, and a request pinned to any of them is served.
+    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters.items()))))
+
+
+def _ensure_traffic(ctx: _Ctx) -> None:
+    """Re-apply the traffic when the Serve app lost it (a restart, a recreated RayService)."""
+    serve = ctx.observed.serve
+    if not ctx.status.traffic or serve is None:
+        return
+    wanted = {t.revision: t.weight for t in ctx.status.traffic}
+    if serve.applied != wanted and not any(isinstance(a, ApplyTraffic) for a in ctx.actions):
+        _apply(ctx)
+
+
+def _summarise(ctx: _Ctx) -> None:
+    st = ctx.status
+    st.canary_weight = st.canary.weight if st.canary else None
+    ev = st.stable.evaluation if st.stable else None
+    st.meta_language_rate = ev.meta_language_rate if ev else None
+    if st.phase != Phase.TRAINING:
+        st.progress = None
+    if len(st.history) > ctx.spec.history_limit:
+        st.history = st.history[-ctx.spec.history_limit:]
+    if st.traffic:
+        split = ", ".join(f"{t.revision} {t.weight}%" for t in st.traffic)
+        ctx.condition(ConditionType.SERVING, True, Reason.SERVING, f"serving {split}")
+    else:
+        ctx.condition(ConditionType.SERVING, False, Reason.NOT_SERVING,
+                      "no revision has passed its gates yet")
+    if ctx.observed.dependency_problems or ctx.spec.paused:
+        return
+    if st.stable and st.phase not in IN_PROGRESS:
+        ctx.condition(ConditionType.READY, True, Reason.SERVING,
+                      f"stable {st.stable.revision} serves; phase {st.phase.value}")
+    else:
+        ctx.condition(ConditionType.READY, False, Reason.NOT_SERVING if not st.stable
+                      else Reason.SERVING, st.message or f"phase {st.phase.value}")
+
+
+def _dedupe(actions: list[Action]) -> list[Action]:
+    """Keep the order, drop repeats; only the last ApplyTraffic matters."""
+    last_apply = max((i for i, a in enumerate(actions) if isinstance(a, ApplyTraffic)), default=-1)
+    out: list[Action] = []
+    for i, action in enumerate(actions):
+        if isinstance(action, ApplyTraffic) and i != last_apply:
+            continue
+        if action not in out or isinstance(action, EmitEvent):
+            out.append(action)
+    return out
