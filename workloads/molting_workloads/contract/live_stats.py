@@ -15,6 +15,12 @@ class Counters(WireModel):
     meta_hits: int = Field(0, description="Answers with meta-language before filtering.")
     filter_removals: int = Field(0, description="Sentences the filter removed.")
     mean_length: float | None = None
+    # Added by the serving app (all optional for older readers):
+    filtered_answers: int = Field(0, description="Answers the filter changed.")
+    unavailable: int = Field(
+        0, description="Requests refused with 503 because the adapter could not be loaded."
+    )
+    latency_mean_ms: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -29,12 +35,20 @@ class Counters(WireModel):
 class RevisionStats(WireModel):
     revision: str
     weight: int = 0
+    adapter: str | None = Field(None, description="The adapter path this revision serves.")
     user: Counters = Field(default_factory=Counters, description="User traffic.")
     probe: Counters = Field(default_factory=Counters, description="Probe traffic (kept apart).")
 
 
 class AppStats(WireModel):
     revisions: list[RevisionStats] = Field(default_factory=list)
+    app: str | None = Field(None, description="The Serve application name.")
+    started_at: float | None = Field(
+        None, description="Epoch seconds when these counters started; a change means a restart."
+    )
+    unrouted: int = Field(
+        0, description="User requests refused because no revision had traffic (503)."
+    )
 
     def of(self, revision: str) -> RevisionStats | None:
         return next((r for r in self.revisions if r.revision == revision), None)
