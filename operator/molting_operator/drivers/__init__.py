@@ -1,0 +1,1 @@
+"""The two drivers of the planner: `cluster` (Kopf) and `local` (`molting up`)."""

@@ -1,0 +1,153 @@
+"""Jobs as local processes: `molting train|eval --request FILE`, observed through their files.
+
+A process's state is read from its revision folder, so a restarted driver finds it again:
+the last JSON line of ``<kind>.log`` is the Job's summary (what a pod writes as its termination
+message); ``<kind>.exit`` holds an exit code the driver saw; ``<kind>.pid`` a running process.
+A process that died with its driver (no summary, no exit code) counts as never started, and the
+planner runs it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from molting_operator.planning.observed import JobKind, JobObservation, JobState
+from molting_workloads.contract.base import WireModel
+
+
+def _last_json_line(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - 16384))
+        lines = handle.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        line = line.strip()
+        if line.startswith("{") and '"kind"' in line:
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    if not path.exists():
+        return ""
+    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[-800:]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a zombie of ours is not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+class LocalJobs:
+    """Start, observe and stop the train/eval processes of revisions."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self._procs: dict[tuple[str, JobKind], subprocess.Popen] = {}
+        self._env = env
+
+    @staticmethod
+    def _files(run_dir: Path, kind: JobKind) -> tuple[Path, Path, Path, Path]:
+        return (run_dir / f"{kind.value}-request.yaml", run_dir / f"{kind.value}.log",
+                run_dir / f"{kind.value}.exit", run_dir / f"{kind.value}.pid")
+
+    def start(self, revision: str, kind: JobKind, run_dir: Path, request: WireModel) -> bool:
+        """Start the process unless it runs or ran; True when it was started now."""
+        if self.observe(revision, kind, run_dir).state != JobState.ABSENT:
+            return False
+        req, log, exit_file, pid_file = self._files(run_dir, kind)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (log, exit_file, pid_file):
+            stale.unlink(missing_ok=True)
+        req.write_text(yaml.safe_dump(request.to_wire(), sort_keys=False))
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "molting_operator", kind.value, "--request", str(req)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env, start_new_session=True,
+            )
+        pid_file.write_text(str(proc.pid))
+        self._procs[(revision, kind)] = proc
+        return True
+
+    def observe(self, revision: str, kind: JobKind, run_dir: Path) -> JobObservation:
+        _, log, exit_file, pid_file = self._files(run_dir, kind)
+        proc = self._procs.get((revision, kind))
+        if proc is not None and proc.poll() is not None:
+            exit_file.write_text(str(proc.returncode))
+            del self._procs[(revision, kind)]
+        summary = _last_json_line(log)
+        if summary is not None and (exit_file.exists() or not self._running(revision, kind, pid_file)):
+            ok = bool(summary.get("ok"))
+            state = JobState.SUCCEEDED if ok else JobState.FAILED
+            return JobObservation(revision, kind, state, summary=summary,
+                                  message="" if ok else _tail(log))
+        if exit_file.exists():
+            return JobObservation(revision, kind, JobState.FAILED,
+                                  message=f"exit code {exit_file.read_text().strip()}: {_tail(log)}")
+        if self._running(revision, kind, pid_file):
+            return JobObservation(revision, kind, JobState.RUNNING,
+                                  progress=self._progress(run_dir) if kind == JobKind.TRAIN else None)
+        return JobObservation(revision, kind, JobState.ABSENT)
+
+    def _running(self, revision: str, kind: JobKind, pid_file: Path) -> bool:
+        if (revision, kind) in self._procs:
+            return True
+        return pid_file.exists() and _alive(int(pid_file.read_text() or 0))
+
+    @staticmethod
+    def _progress(run_dir: Path) -> dict[str, Any] | None:
+        path = run_dir / "progress.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        keys = {"step": "step", "total": "total", "loss": "loss", "eta_seconds": "etaSeconds",
+                "etaSeconds": "etaSeconds"}
+        return {keys[k]: v for k, v in data.items() if k in keys}
+
+    def cancel(self, revision: str) -> None:
+        for kind in JobKind:
+            proc = self._procs.pop((revision, kind), None)
+            if proc is not None:
+                _terminate(proc)
+
+    def stop_all(self) -> None:
+        for key in list(self._procs):
+            _terminate(self._procs.pop(key))
+
+    def running(self) -> list[tuple[str, JobKind]]:
+        return [k for k, p in self._procs.items() if p.poll() is None]
+
+
+def _terminate(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -1,0 +1,114 @@
+"""The local stand-in for a RayService: a Ray head on 127.0.0.1 started as a process, and the
+Serve app applied through the Serve REST API (user_config changes reconfigure in place).
+
+The Ray head runs as its own process (`ray start`), so this module needs no Ray import; it stops
+the head on exit only when it started it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from molting_operator.planning.observed import ServeObservation
+from molting_workloads.contract.errors import ServeConfigError
+from molting_workloads.contract.serve_admin import ServeAdmin, ray_token_from_environment
+from molting_workloads.contract.serve_config import ServeAppConfig, build_serve_config
+
+HOST = "127.0.0.1"
+
+
+def loopback_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment that keeps Ray on loopback and quiet (see docs: Ray binds the host's address
+    unless told twice)."""
+    env = dict(os.environ if base is None else base)
+    env.update({
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_DASHBOARD_HOST": HOST,
+    })
+    env.setdefault("RAY_AUTH_MODE", "disabled")
+    return env
+
+
+class LocalServe:
+    def __init__(self, http_port: int = 8000, dashboard_port: int = 8265,
+                 num_cpus: int = 2, log_dir: Path | None = None) -> None:
+        self.http_port, self.dashboard_port, self.num_cpus = http_port, dashboard_port, num_cpus
+        self.dashboard = f"http://{HOST}:{dashboard_port}"
+        self.started_here = False
+        self.log_dir = log_dir
+        self._applied: dict[str, dict[str, int]] = {}
+        self._routes: dict[str, str] = {}
+        self._admin: ServeAdmin | None = None
+
+    def endpoint(self, route_prefix: str = "/") -> str:
+        return f"http://{HOST}:{self.http_port}{route_prefix.rstrip('/')}"
+
+    @property
+    def admin(self) -> ServeAdmin:
+        if self._admin is None:
+            self._admin = ServeAdmin(self.dashboard, ray_token_from_environment(), timeout_s=60)
+        return self._admin
+
+    def _dashboard_up(self) -> bool:
+        try:
+            return httpx.get(self.dashboard + "/api/version", timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def ensure_started(self, timeout_s: float = 120.0) -> None:
+        if self._dashboard_up():
+            return
+        ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+        cmd = [ray, "start", "--head", f"--node-ip-address={HOST}", f"--dashboard-host={HOST}",
+               f"--dashboard-port={self.dashboard_port}", f"--num-cpus={self.num_cpus}",
+               "--disable-usage-stats", "--include-dashboard=true"]
+        out = subprocess.run(cmd, env=loopback_env(), capture_output=True, text=True, timeout=timeout_s)
+        if out.returncode != 0:
+            raise ServeConfigError(f"`ray start` failed: {out.stderr.strip()[-1000:]}")
+        self.started_here = True
+        deadline = time.monotonic() + timeout_s
+        while not self._dashboard_up():
+            if time.monotonic() > deadline:
+                raise ServeConfigError(f"the Ray dashboard at {self.dashboard} did not come up")
+            time.sleep(0.5)
+
+    def apply(self, cfg: ServeAppConfig) -> None:
+        self.ensure_started()
+        first = cfg.name not in self._applied
+        since = time.time()
+        self.admin.apply(build_serve_config(cfg, http_options={"host": HOST, "port": self.http_port}))
+        if first:
+            self.admin.wait_running(cfg.name, timeout_s=300, since=since)
+        self._applied[cfg.name] = cfg.weights()
+        self._routes[cfg.name] = cfg.route_prefix
+
+    def observe(self, name: str) -> ServeObservation:
+        if name not in self._applied:
+            return ServeObservation(reachable=self._dashboard_up(), applied=None)
+        try:
+            stats = self.admin.stats(self.endpoint(self._routes[name]))
+        except ServeConfigError as error:
+            return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v},
+                                    None, str(error))
+        return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats)
+
+    def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
+        return self.admin.probe(self.endpoint(self._routes[name]), revision, questions,
+                                max_tokens=max_tokens)
+
+    def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+        if self.started_here:
+            ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+            subprocess.run([ray, "stop", "--force"], env=loopback_env(), capture_output=True,
+                           timeout=120)
+            self.started_here = False

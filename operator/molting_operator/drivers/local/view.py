@@ -1,0 +1,132 @@
+"""What `molting up`, `get` and `describe` print: the `kubectl get moltingmodels` table, training
+progress, gate verdicts and the canary weight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from molting_operator.api.status import MoltingModelStatus
+from molting_operator.drivers.local.state import StateDir
+
+COLUMNS = ("NAME", "PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE")
+PHASE_STYLE = {"Serving": "green", "Canary": "yellow", "Training": "cyan", "Evaluating": "cyan",
+               "GateFailed": "red", "RolledBack": "magenta", "Failed": "red", "Pending": "dim"}
+
+
+def age(created: str | None, now: datetime | None = None) -> str:
+    if not created:
+        return "-"
+    seconds = int(((now or datetime.now(UTC)) - datetime.fromisoformat(created)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def row(name: str, status: MoltingModelStatus, created: str | None) -> list[str]:
+    meta = status.meta_language_rate
+    return [
+        name,
+        status.phase.value,
+        status.stable.revision if status.stable else "<none>",
+        status.candidate.revision if status.candidate else "<none>",
+        f"{status.canary_weight}%" if status.canary_weight is not None else "-",
+        f"{meta:.2f}" if meta is not None else "-",
+        age(created),
+    ]
+
+
+def table(state: StateDir, names: list[str]) -> Table:
+    out = Table(box=None, header_style="bold", pad_edge=False)
+    for col in COLUMNS:
+        out.add_column(col)
+    for name in names:
+        status = state.load_status(name)
+        cells = row(name, status, state.load_meta(name).get("creationTimestamp"))
+        cells[1] = f"[{PHASE_STYLE.get(cells[1], '')}]{cells[1]}[/]"
+        out.add_row(*cells)
+    return out
+
+
+def gates(status: MoltingModelStatus) -> RenderableType | None:
+    ref = status.candidate if status.candidate and status.candidate.evaluation else status.stable
+    if not ref or not ref.evaluation or not ref.evaluation.gates:
+        return None
+    lines = Text(f"gates of {ref.revision}: ")
+    for g in ref.evaluation.gates:
+        lines.append(("✓ " if g.passed else "✗ ") + g.name, style="green" if g.passed else "red")
+        lines.append(f" ({g.reason})  ")
+    return lines
+
+
+def live(state: StateDir, name: str, events: list[str], error: str | None) -> Group:
+    status = state.load_status(name)
+    parts: list[RenderableType] = [table(state, [name])]
+    if status.progress and status.progress.total:
+        p = status.progress
+        loss = f" loss {p.loss:.3f}" if p.loss is not None else ""
+        eta = f" ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
+        parts.append(Group(Text(f"training {status.candidate.revision}: step {p.step}/{p.total}"
+                                f"{loss}{eta}"), ProgressBar(total=p.total, completed=p.step, width=50)))
+    if (g := gates(status)) is not None:
+        parts.append(g)
+    if status.traffic:
+        split = "  ".join(f"{t.revision} {'█' * (t.weight // 5)} {t.weight}%" for t in status.traffic)
+        parts.append(Text(f"traffic: {split}"))
+    if status.canary and status.canary.analysis:
+        parts.append(Text(f"canary step {status.canary.step + 1}: {status.canary.analysis}", style="dim"))
+    parts += [Text(e, style="dim") for e in events[-6:]]
+    if error:
+        parts.append(Text(error, style="yellow"))
+    return Group(*parts)
+
+
+def describe(state: StateDir, name: str) -> Group:
+    status = state.load_status(name)
+    parts: list[RenderableType] = [table(state, [name])]
+    cond = Table(title="Conditions", box=None, header_style="bold", title_justify="left")
+    for col in ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"):
+        cond.add_column(col)
+    for c in status.conditions:
+        cond.add_row(c.type, c.status, c.reason, c.message, c.last_transition_time)
+    parts.append(cond)
+    refs = Table(title="Revisions", box=None, header_style="bold", title_justify="left")
+    for col in ("ROLE", "REVISION", "ADAPTER", "META-LANG", "LENGTH", "RELEVANCE", "REPORT"):
+        refs.add_column(col)
+    for role, ref in (("stable", status.stable), ("previous", status.previous),
+                      ("candidate", status.candidate)):
+        if ref is None:
+            continue
+        ev = ref.evaluation
+        report = _html(ev.report) if ev and ev.report else "-"
+        refs.add_row(role, ref.revision, ref.adapter or "-",
+                     f"{ev.meta_language_rate:.2f}" if ev and ev.meta_language_rate is not None else "-",
+                     f"{ev.mean_length:.0f}" if ev and ev.mean_length is not None else "-",
+                     f"{ev.relevance:.2f}" if ev and ev.relevance is not None else "-", report)
+    parts.append(refs)
+    if (g := gates(status)) is not None:
+        parts.append(g)
+    hist = Table(title="History", box=None, header_style="bold", title_justify="left")
+    for col in ("AT", "REVISION", "OUTCOME", "REASON"):
+        hist.add_column(col)
+    for h in status.history:
+        hist.add_row(h.at, h.revision, h.outcome, h.reason)
+    parts.append(hist)
+    ev_table = Table(title="Events", box=None, header_style="bold", title_justify="left")
+    for col in ("AT", "TYPE", "REASON", "MESSAGE"):
+        ev_table.add_column(col)
+    for e in state.events(name, last=15):
+        ev_table.add_row(e["at"], e["type"], e["reason"], e["message"])
+    parts.append(ev_table)
+    return Group(*parts)
+
+
+def _html(report: str) -> str:
+    html = Path(report).with_suffix(".html")
+    return str(html if html.exists() else report)
