@@ -61,9 +61,11 @@ def _alive(pid: int) -> bool:
 class LocalJobs:
     """Start, observe and stop the train/eval processes of revisions."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
         self._procs: dict[tuple[str, JobKind], subprocess.Popen] = {}
         self._env = env
+        # `molting` as this interpreter runs it; tests put a stand-in here.
+        self._command = command or [sys.executable, "-m", "molting_operator"]
 
     @staticmethod
     def _files(run_dir: Path, kind: JobKind) -> tuple[Path, Path, Path, Path]:
@@ -81,7 +83,7 @@ class LocalJobs:
         req.write_text(yaml.safe_dump(request.to_wire(), sort_keys=False))
         with log.open("w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "molting_operator", kind.value, "--request", str(req)],
+                [*self._command, kind.value, "--request", str(req)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self._env, start_new_session=True,
             )

@@ -1,0 +1,184 @@
+"""The local driver's wiring, with a fast stand-in for the train/eval processes and the Serve
+app: the lifecycle comes from the real planner, the state from real files and processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from molting_operator.api.status import Phase
+from molting_operator.drivers.local.loop import LocalDriver
+from molting_operator.drivers.local.processes import LocalJobs
+from molting_operator.drivers.local.state import StateDir
+from molting_operator.planning.observed import JobKind, JobState, ServeObservation
+from molting_operator.planning.planner import ROLLBACK_ANNOTATION
+from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+
+FAKE = [sys.executable, str(Path(__file__).with_name("fake_molting.py"))]
+
+
+class FakeServe:
+    """Applies weights instantly and reports healthy counters for every weighted revision."""
+
+    def __init__(self) -> None:
+        self.applied: dict[str, dict[str, int]] = {}
+        self.history: list[dict[str, int]] = []
+        self.probes: list[str] = []
+        self.started_here = False
+
+    def apply(self, cfg) -> None:
+        self.applied[cfg.name] = {r.revision: r.weight for r in cfg.revisions if r.weight}
+        self.history.append(self.applied[cfg.name])
+
+    def observe(self, name: str) -> ServeObservation:
+        weights = self.applied.get(name)
+        stats = AppStats(revisions=[RevisionStats(revision=r, user=Counters(requests=50))
+                                    for r in (weights or {})])
+        return ServeObservation(True, weights, stats)
+
+    def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
+        self.probes.append(revision)
+        return ["an answer"] * len(questions)
+
+    def stop(self) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=20)  # every pass moves past a 10s canary step
+        return self.now
+
+
+def write_resource(path: Path, data: Path, lr: float = 0.0002, **annotations: str) -> None:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "molting.dev/v1alpha1", "kind": "MoltingModel",
+        "metadata": {"name": "demo", "annotations": annotations},
+        "spec": {
+            "baseModel": {"source": "tiny-base"},
+            "dataset": {"path": str(data)},
+            "training": {"learningRate": lr},
+            "serving": {"rollout": {"steps": [{"weight": 10, "duration": "10s"},
+                                              {"weight": 100, "duration": "10s"}],
+                                    "analysis": {"minRequests": 1}}},
+        },
+    }))
+
+
+@pytest.fixture()
+def setup(tmp_path: Path):
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"prompt": "hi", "completion": "hello there"}\n')
+    resource = tmp_path / "demo.yaml"
+    write_resource(resource, data)
+    state = StateDir(tmp_path / "state")
+    serve = FakeServe()
+
+    def driver() -> LocalDriver:
+        return LocalDriver(resource, state, serve, jobs=LocalJobs(command=FAKE), clock=Clock())
+
+    return resource, data, state, serve, driver
+
+
+def weights(state: StateDir) -> dict[str, int]:
+    return {t.revision: t.weight for t in state.load_status("demo").traffic}
+
+
+def test_whole_lifecycle_on_files_and_processes(setup) -> None:
+    resource, data, state, serve, driver = setup
+    d = driver()
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    first = state.load_status("demo")
+    assert first.phase == Phase.SERVING and weights(state) == {first.stable.revision: 100}
+    rev1 = first.stable.revision
+
+    write_resource(resource, data, lr=0.0003)  # `kubectl apply` of a new training spec
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    second = state.load_status("demo")
+    rev2 = second.stable.revision
+    assert second.phase == Phase.SERVING and rev2 != rev1 and second.previous.revision == rev1
+    assert {rev1: 90, rev2: 10} in serve.history and serve.probes.count(rev2) >= 1
+
+    write_resource(resource, data, lr=0.0009)  # a bad revision
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    third = state.load_status("demo")
+    assert third.phase == Phase.GATE_FAILED and weights(state) == {rev2: 100}
+    assert serve.applied["demo"] == {rev2: 100}
+
+    state.annotate("demo", ROLLBACK_ANNOTATION)  # `molting rollback demo`
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    assert weights(state) == {rev1: 100} and serve.applied["demo"] == {rev1: 100}
+    kinds = [e["reason"] for e in state.events("demo", last=100)]
+    assert "Promoted" in kinds and "GatesFailed" in kinds and "ManualRollback" in kinds
+
+
+def test_failed_training_is_reported_with_the_log(setup) -> None:
+    resource, data, state, serve, driver = setup
+    write_resource(resource, data, lr=0.0004)
+    driver().run(interval=0.05, until_idle=True, timeout=60)
+    status = state.load_status("demo")
+    assert status.phase == Phase.FAILED
+    trained = next(c for c in status.conditions if c.type == "Trained")
+    assert trained.status == "False" and "loss is NaN" in trained.message
+
+
+def test_a_restarted_driver_resumes_without_retraining(setup, tmp_path: Path) -> None:
+    resource, data, state, serve, driver = setup
+    d = driver()
+    d.reconcile_once()  # starts training
+    rev = state.load_status("demo").candidate.revision
+    run_dir = d.run_dir(rev)
+    deadline = datetime.now() + timedelta(seconds=30)
+    while d.jobs.observe(rev, JobKind.TRAIN, run_dir).state == JobState.RUNNING:
+        assert datetime.now() < deadline
+        time.sleep(0.05)
+    log = (run_dir / "train.log").stat().st_mtime_ns
+    d2 = driver()  # a new process: no memory but the files
+    d2.run(interval=0.05, until_idle=True, timeout=60)
+    assert (run_dir / "train.log").stat().st_mtime_ns == log
+    assert state.load_status("demo").phase == Phase.SERVING
+
+
+def test_a_process_killed_with_its_driver_is_started_again(setup, tmp_path: Path) -> None:
+    resource, data, state, serve, driver = setup
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    jobs = LocalJobs(command=FAKE, env={**os.environ, "FAKE_HOLD": str(hold)})
+    d = LocalDriver(resource, state, serve, jobs=jobs, clock=Clock())
+    d.reconcile_once()
+    rev = state.load_status("demo").candidate.revision
+    assert jobs.observe(rev, JobKind.TRAIN, d.run_dir(rev)).state == JobState.RUNNING
+    jobs.stop_all()  # what Ctrl-C does
+    hold.unlink()
+    assert LocalJobs(command=FAKE).observe(rev, JobKind.TRAIN, d.run_dir(rev)).state == JobState.ABSENT
+    driver().run(interval=0.05, until_idle=True, timeout=60)
+    assert state.load_status("demo").stable.revision == rev
+
+
+def test_a_broken_edit_keeps_the_last_valid_spec(setup) -> None:
+    resource, data, state, serve, driver = setup
+    d = driver()
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    resource.write_text(resource.read_text().replace("learningRate: 0.0002", "learningRate: -1"))
+    d.reconcile_once()
+    assert d.last_error and "spec.training.learningRate" in d.last_error
+    assert state.load_status("demo").phase == Phase.SERVING
+
+
+def test_a_missing_dataset_is_a_condition_not_a_crash(setup) -> None:
+    resource, data, state, serve, driver = setup
+    data.unlink()
+    d = driver()
+    d.reconcile_once()
+    ready = next(c for c in state.load_status("demo").conditions if c.type == "Ready")
+    assert ready.reason == "DependencyMissing" and "does not exist" in ready.message
+    assert not d.jobs.running()
