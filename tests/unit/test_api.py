@@ -17,7 +17,7 @@ from molting_operator.api.schema_check import schema_problems
 from molting_workloads.contract.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.yaml") if "data" not in p.parts)
 CRD_FILE = ROOT / "crds" / "moltingmodel.yaml"
 
 

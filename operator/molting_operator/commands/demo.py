@@ -1,0 +1,161 @@
+"""`molting demo`: the seed's story end to end on one machine, with the local driver.
+
+1. revision 1 trains on the raw data (cleaning keep) and is promoted as the first adapter;
+2. cleaning is turned on: revision 2 passes its gates and walks the canary to 100%;
+3. a deliberately bad revision 3 fails its gates and revision 2 keeps serving;
+4. a manual rollback returns traffic to revision 1 in one step.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+import yaml
+
+QUESTION = "Why is the sky blue?"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
+def demo(
+    resource: Path = typer.Option(Path("examples/demo/moltingmodel.yaml"), exists=True,
+                                  help="Revision 1 of the demo's MoltingModel."),
+    workdir: Path = typer.Option(Path(".molting/demo"), help="State, artifacts and reports."),
+    tiny_model: Path = typer.Option(Path(".molting/tiny-model"), help="Where the tiny base model "
+                                    "is built (reused when present)."),
+    http_port: int = typer.Option(8000, help="Serve HTTP port on 127.0.0.1."),
+    dashboard_port: int = typer.Option(8265, help="Ray dashboard port on 127.0.0.1."),
+    keep_serving: bool = typer.Option(False, help="Keep the endpoint up until Ctrl-C at the end."),
+    fresh: bool = typer.Option(True, help="Start from an empty state directory."),
+) -> None:
+    """Run the whole loop on this machine: train, gate, canary, refuse a bad revision, roll back."""
+    import shutil
+
+    from molting_operator.cli import console
+    from molting_operator.drivers.local import view
+    from molting_operator.drivers.local.loop import LocalDriver
+    from molting_operator.drivers.local.serving import LocalServe
+    from molting_operator.drivers.local.state import StateDir
+    from molting_operator.planning.planner import ROLLBACK_ANNOTATION
+
+    started = time.monotonic()
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    step = _Steps(console, started)
+
+    step("Build the tiny base model (a Llama-shaped model and BPE tokenizer, trained here)")
+    subprocess.run([sys.executable, "-m", "molting_operator", "tiny-model", str(tiny_model)],
+                   check=True)
+
+    doc = yaml.safe_load(resource.read_text())
+    base = resource.resolve().parent
+    spec = doc["spec"]
+    spec["baseModel"]["source"] = str(tiny_model.resolve())
+    spec["dataset"]["path"] = str((base / spec["dataset"]["path"]).resolve())
+    spec["evaluation"]["questions"]["path"] = str(
+        (base / spec["evaluation"]["questions"]["path"]).resolve())
+    path = workdir / "moltingmodel.yaml"
+    name = doc["metadata"]["name"]
+
+    state = StateDir(workdir / "state")
+    serve = LocalServe(http_port=http_port, dashboard_port=dashboard_port)
+    events: list[str] = []
+
+    def on_event(at: str, event) -> None:
+        line = f"  {'!' if event.warning else '·'} {event.reason}: {event.message}"
+        events.append(line)
+        console.print(line, highlight=False, markup=False)
+
+    driver = LocalDriver(path, state, serve, on_event=on_event)
+    try:
+        step("Revision 1: the raw data (cleaning: keep), the team's first adapter")
+        _write(path, doc)
+        driver.run(interval=0.5, until_idle=True, timeout=900)
+        rev1 = state.load_status(name).stable.revision
+        console.print(view.table(state, [name]))
+        _ask(console, serve.endpoint(), rev1)
+
+        step("Revision 2: clean the data (drop-sentences) and require meta-language ≤ 0.20")
+        spec["cleaning"]["metaLanguage"] = "drop-sentences"
+        spec["evaluation"]["gates"]["maxMetaLanguageRate"] = 0.2
+        _write(path, doc)
+        driver.run(interval=0.5, until_idle=True, timeout=900)
+        rev2 = state.load_status(name).stable.revision
+        console.print(view.table(state, [name]))
+
+        step("Revision 3: deliberately bad (raw data again, a different seed): the gates refuse it")
+        spec["cleaning"]["metaLanguage"] = "keep"
+        spec["training"]["seed"] = 7
+        _write(path, doc)
+        driver.run(interval=0.5, until_idle=True, timeout=900)
+        console.print(view.table(state, [name]))
+        if (g := view.gates(state.load_status(name))) is not None:
+            console.print(g)
+
+        step("Manual rollback (molting rollback pip): back to revision 1 in one traffic change")
+        state.annotate(name, ROLLBACK_ANNOTATION)
+        driver.run(interval=0.5, until_idle=True, timeout=120)
+        console.print(view.table(state, [name]))
+        for rev in (rev1, rev2):
+            _ask(console, serve.endpoint(), rev)
+
+        status = state.load_status(name)
+        step("Done")
+        console.print(f"endpoint:  {serve.endpoint()}/v1/chat/completions")
+        console.print(f"try:       curl -s {serve.endpoint()}/v1/chat/completions -H 'content-type: "
+                      f"application/json' -H 'x-user-id: alice' -d '{{\"messages\": [{{\"role\": "
+                      f"\"user\", \"content\": \"{QUESTION}\"}}]}}'", soft_wrap=True)
+        console.print("eval reports:")
+        for ref in (status.stable, status.previous, status.candidate):
+            if ref and ref.evaluation and ref.evaluation.report:
+                console.print(f"  {ref.revision}: {Path(ref.evaluation.report).with_suffix('.html')}")
+        console.print(f"state:     {state.root} (molting get --state-dir {state.root})")
+        console.print(f"demo took {time.monotonic() - started:.0f} s")
+        if keep_serving:
+            console.print("serving until Ctrl-C ...")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        driver.shutdown()
+
+
+class _Steps:
+    def __init__(self, console, started: float) -> None:
+        self.console, self.started, self.n = console, started, 0
+
+    def __call__(self, title: str) -> None:
+        self.n += 1
+        self.console.rule(f"[bold]{self.n}. {title}[/]  [dim]{time.monotonic() - self.started:.0f}s[/]")
+
+
+def _write(path: Path, doc: dict) -> None:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _ask(console, endpoint: str, revision: str) -> None:
+    """One answer pinned to a revision, with the headers that tell who answered and what the
+    filter did."""
+    import httpx
+
+    response = httpx.post(
+        f"{endpoint}/v1/chat/completions", timeout=120,
+        headers={"x-molting-revision": revision},
+        json={"messages": [{"role": "user", "content": QUESTION}]},
+    )
+    response.raise_for_status()
+    body = response.json()
+    answer = body["choices"][0]["message"]["content"]
+    console.print(f"[bold]Q:[/] {QUESTION}")
+    console.print(f"[bold]A[/] (x-molting-revision: {response.headers.get('x-molting-revision')}, "
+                  f"x-molting-filtered: {response.headers.get('x-molting-filtered')}, "
+                  f"sentences removed: {body.get('molting', {}).get('removed')}): {answer}",
+                  highlight=False)
