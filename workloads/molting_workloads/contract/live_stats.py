@@ -49,6 +49,11 @@ class AppStats(WireModel):
     unrouted: int = Field(
         0, description="User requests refused because no revision had traffic (503)."
     )
+    settings_hash: str | None = Field(
+        None,
+        description="Fingerprint of the settings the ingress runs (serve_config.settings_hash): "
+        "equal to the applied config's once its reconfigure has landed.",
+    )
 
     def of(self, revision: str) -> RevisionStats | None:
         return next((r for r in self.revisions if r.revision == revision), None)

@@ -171,6 +171,26 @@ class ServeAdmin:
         except ValidationError as error:
             raise ServeConfigError(f"{app_route_base_url}/stats: unexpected body: {error}") from error
 
+    def wait_applied(self, app_route_base_url: str, settings_hash: str, *, timeout_s: float = 60.0) -> AppStats:
+        """Poll /stats until the ingress runs the settings with this fingerprint
+        (``serve_config.settings_hash``): the config's reconfigure has landed."""
+        deadline = time.monotonic() + timeout_s
+        last: AppStats | str = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                last = self.stats(app_route_base_url)
+            except ServeConfigError as error:
+                last = str(error)
+            else:
+                if last.settings_hash == settings_hash:
+                    return last
+            time.sleep(0.1)
+        seen = last.settings_hash if isinstance(last, AppStats) else last
+        raise ServeConfigError(
+            f"{app_route_base_url}: settings {settings_hash} not applied after {timeout_s:.0f}s "
+            f"(ingress reports {seen})"
+        )
+
     def probe(
         self,
         base_url: str,

@@ -11,6 +11,8 @@ adapter cache size) goes into the application ``args``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import yaml
@@ -60,7 +62,7 @@ class ServeAppConfig(WireModel):
     base_model_revision: str | None = Field(None, max_length=128)
     revisions: list[RevisionEntry] = Field(
         default_factory=list,
-        max_length=16,
+        max_length=128,
         description="Revisions in rollout order: stable first, the candidate last (sticky "
         "assignment keeps a candidate's users as its weight grows).",
     )
@@ -218,6 +220,13 @@ def build_ingress_settings(cfg: ServeAppConfig) -> IngressSettings:
         max_prompt_chars=cfg.max_prompt_chars,
         max_tokens_limit=cfg.max_tokens_limit,
     )
+
+
+def settings_hash(settings: IngressSettings) -> str:
+    """A short fingerprint of the ingress settings; /stats reports the one it runs, so a
+    caller can tell when a reconfigure has reached the ingress."""
+    text = json.dumps(settings.to_wire(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def build_app_entry(cfg: ServeAppConfig) -> dict:
