@@ -1,0 +1,346 @@
+"""The Ingress deployment: OpenAI-compatible HTTP routes, bearer-token auth, the sticky traffic
+split, the filter (in process: no extra hop), response labels and the live counters.
+
+Routes: POST /v1/chat/completions (JSON or SSE), GET /v1/models, /healthz, /stats, /metrics.
+Everything but /healthz needs the token when auth is on. ``reconfigure`` swaps the split, the
+filter and the limits in one assignment, so a request sees either the old or the new settings.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from molting_workloads.contract.serve_config import (
+    INGRESS,
+    AppArgs,
+    IngressSettings,
+    settings_hash,
+)
+from molting_workloads.language import MetaLanguage, StreamFilter
+from molting_workloads.serving import openai_types, streaming
+from molting_workloads.serving.openai_types import ApiError, ChatCompletionRequest
+from molting_workloads.serving.routing import Split
+from molting_workloads.serving.stats import Kind, LiveStats, Outcome
+
+logger = logging.getLogger(__name__)
+
+API_KEY_ENV = "MOLTING_API_KEY"
+FILTERED_HEADER = "x-molting-filtered"
+OPEN_PATHS = ("/healthz",)
+
+
+def read_api_key(path: str | None) -> str | None:
+    """The bearer token: the mounted secret file when configured, else ``MOLTING_API_KEY``.
+
+    A configured file that is missing or empty stops the replica: never serve open by mistake.
+    """
+    if path:
+        key = Path(path).read_text(encoding="utf-8").strip()
+        if not key:
+            raise ValueError(f"apiKeyFile {path!r} is empty")
+        return key
+    return os.environ.get(API_KEY_ENV) or None
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The settings one request runs with (replaced whole by ``reconfigure``)."""
+
+    settings: IngressSettings
+    split: Split
+    adapters: dict[str, str]  # revision -> adapter path, every configured revision
+    weights: dict[str, int]
+    language: MetaLanguage
+    fingerprint: str  # serve_config.settings_hash of ``settings``
+
+    @classmethod
+    def build(cls, settings: IngressSettings) -> _Live:
+        weights = {r.revision: r.weight for r in settings.revisions}
+        return cls(
+            settings=settings,
+            split=Split.of(list(weights.items())),
+            adapters={r.revision: r.adapter for r in settings.revisions},
+            weights=weights,
+            language=MetaLanguage(extra_patterns=tuple(settings.filter.extra_patterns)),
+            fingerprint=settings_hash(settings),
+        )
+
+
+@serve.deployment(name=INGRESS, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=128)
+@serve.ingress()
+class Ingress:
+    def __init__(self, generator: DeploymentHandle, args: dict) -> None:
+        spec = AppArgs.model_validate(args)
+        self.name = spec.name
+        self._generator = generator
+        self._api_key_file = spec.api_key_file
+        self._api_key = read_api_key(spec.api_key_file)
+        self.stats = LiveStats(spec.name)
+        self.live = _Live.build(IngressSettings())
+        self._rng = random.Random()
+        self._handles: dict[tuple[str, bool], DeploymentHandle] = {}
+
+    def reconfigure(self, config: dict) -> None:
+        live = _Live.build(IngressSettings.model_validate(config or {}))
+        self._api_key = read_api_key(self._api_key_file)
+        self.live = live
+        self.stats.set_weights(live.weights)
+        logger.info("reconfigured: weights %s, filter %s", live.weights, live.settings.filter.enabled)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_api(self)
+
+    # -- auth ----------------------------------------------------------------------------------
+
+    def is_authorized(self, header: str | None) -> bool:
+        if self._api_key is None:
+            return True
+        scheme, _, token = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self._api_key)
+
+    # -- chat completions -------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        started = time.perf_counter()
+        live = self.live
+        chat = await self._parse(request, live.settings)
+        revision, kind = self._choose(request, live)
+        payload = {
+            "messages": chat.conversation(),
+            "adapter": live.adapters[revision],
+            "max_new_tokens": chat.requested_tokens() or live.settings.generation.max_new_tokens,
+            "temperature": chat.temperature if chat.temperature is not None else live.settings.generation.temperature,
+            "top_p": chat.top_p if chat.top_p is not None else live.settings.generation.top_p,
+            "seed": chat.seed,
+        }
+        labels = {live.settings.revision_header: revision}
+        molting = {"revision": revision, "probe": kind == "probe"}
+        if chat.stream:
+            return await self._stream(payload, revision, kind, live, labels, molting, started)
+        handle = self._handle(revision, stream=False)
+        try:
+            result = await handle.generate.remote(payload)
+        except Exception as error:  # a replica died or Serve refused: the client gets a 5xx
+            logger.exception("generator call failed for revision %s", revision)
+            self.stats.record(revision, kind, Outcome(ok=False, latency_s=time.perf_counter() - started))
+            raise ApiError(500, f"generation failed: {type(error).__name__}", code="generation_failed") from error
+        if "error" in result:
+            self._record_failure(revision, kind, result, started)
+            raise _generator_error(result, revision)
+        raw = result["text"]
+        text, removed, fallback = _apply_filter(live, raw)
+        self.stats.record(
+            revision, kind,
+            Outcome(ok=True, latency_s=time.perf_counter() - started, raw_meta=live.language.contains(raw),
+                    removed=len(removed), length=len(text)),
+        )
+        molting |= {"filtered": bool(removed), "removed": len(removed), "fallback": fallback}
+        return JSONResponse(
+            openai_types.completion_body(self.name, text, molting),
+            headers=labels | {FILTERED_HEADER: "true" if removed else "false"},
+        )
+
+    async def _parse(self, request: Request, settings: IngressSettings) -> ChatCompletionRequest:
+        limit = settings.max_prompt_chars * 6 + 65536  # JSON escapes take up to 6 bytes a char
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"the body is {declared} bytes; the limit is {limit}", code="body_too_large")
+        raw = await request.body()
+        if len(raw) > limit:
+            raise ApiError(413, f"the body is {len(raw)} bytes; the limit is {limit}", code="body_too_large")
+        chat = openai_types.parse_chat_request(raw)
+        if chat.prompt_chars() > settings.max_prompt_chars:
+            raise ApiError(
+                400,
+                f"the prompt has {chat.prompt_chars()} characters; the limit is {settings.max_prompt_chars}",
+                param="messages", code="prompt_too_long",
+            )
+        tokens = chat.requested_tokens()
+        if tokens is not None and not 1 <= tokens <= settings.max_tokens_limit:
+            param = "max_tokens" if chat.max_tokens is not None else "max_completion_tokens"
+            raise ApiError(
+                400, f"{param} must be between 1 and {settings.max_tokens_limit}, got {tokens}",
+                param=param, code="invalid_value",
+            )
+        return chat
+
+    def _choose(self, request: Request, live: _Live) -> tuple[str, Kind]:
+        settings = live.settings
+        kind: Kind = "probe" if request.headers.get(settings.probe_label_header) else "user"
+        pinned = request.headers.get(settings.revision_header)
+        if pinned is not None:
+            if pinned not in live.adapters:
+                known = ", ".join(live.adapters) or "none"
+                raise ApiError(
+                    404, f"unknown revision {pinned!r} in {settings.revision_header} (known: {known})",
+                    param=settings.revision_header, code="revision_not_found",
+                )
+            return pinned, kind
+        revision = live.split.pick(request.headers.get(settings.sticky_header), self._rng)
+        if revision is None:
+            self.stats.record_unrouted()
+            raise ApiError(503, "no revision is serving traffic yet", code="no_revision")
+        return revision, kind
+
+    async def _stream(
+        self, payload: dict, revision: str, kind: Kind, live: _Live,
+        labels: dict, molting: dict, started: float,
+    ) -> Response:
+        handle = self._handle(revision, stream=True)
+        items = handle.stream.remote(payload)
+        try:
+            first = await items.__anext__()
+        except Exception as error:
+            logger.exception("generator stream failed for revision %s", revision)
+            self.stats.record(revision, kind, Outcome(ok=False, latency_s=time.perf_counter() - started))
+            raise ApiError(500, f"generation failed: {type(error).__name__}", code="generation_failed") from error
+        if "error" in first:
+            self._record_failure(revision, kind, first, started)
+            raise _generator_error(first, revision)
+
+        async def deltas() -> AsyncIterator[str]:
+            async for item in items:
+                if "error" in item:
+                    raise streaming.GenerationFailed(item["error"])
+                yield item["delta"]
+
+        outcome = streaming.StreamOutcome()
+        make_filter = (lambda: StreamFilter(live.language)) if live.settings.filter.enabled else None
+        events = streaming.filtered_sse(
+            deltas(), cid=openai_types.completion_id(), model=self.name,
+            molting=molting, make_filter=make_filter, outcome=outcome,
+        )
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for event in events:
+                    yield event
+            finally:
+                if not outcome.completed and outcome.error is None:
+                    items.cancel()  # the client went away
+                elif outcome.error is not None or outcome.completed:
+                    self.stats.record(
+                        revision, kind,
+                        Outcome(ok=outcome.error is None, latency_s=time.perf_counter() - started,
+                                raw_meta=live.language.contains(outcome.raw),
+                                removed=len(outcome.removed), length=len(outcome.sent)),
+                    )
+
+        return StreamingResponse(
+            body(), media_type="text/event-stream", headers=labels | {"cache-control": "no-cache"}
+        )
+
+    def _handle(self, revision: str, *, stream: bool) -> DeploymentHandle:
+        key = (revision, stream)
+        if key not in self._handles:
+            self._handles[key] = self._generator.options(multiplexed_model_id=revision, stream=stream)
+        return self._handles[key]
+
+    def _record_failure(self, revision: str, kind: Kind, result: dict, started: float) -> None:
+        self.stats.record(
+            revision, kind,
+            Outcome(ok=False, latency_s=time.perf_counter() - started, unavailable=result.get("status") == 503),
+        )
+
+
+def _apply_filter(live: _Live, raw: str) -> tuple[str, list[str], bool]:
+    if not live.settings.filter.enabled:
+        return raw, [], False
+    result = live.language.strip(raw)
+    return result.text, list(result.removed), bool(result.fallback)
+
+
+def _generator_error(result: dict, revision: str) -> ApiError:
+    status = int(result.get("status", 500))
+    code = "revision_unavailable" if status == 503 else "generation_failed"
+    return ApiError(status, str(result["error"]), param=None, code=code)
+
+
+def _relative_path(scope: dict) -> str:
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
+
+class _TokenGate:
+    """Pure ASGI middleware (cheaper than ``BaseHTTPMiddleware``): 401 without the token."""
+
+    def __init__(self, app, ingress: Ingress) -> None:
+        self.app, self.ingress = app, ingress
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or _relative_path(scope) in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        header = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+        if self.ingress.is_authorized(header):
+            return await self.app(scope, receive, send)
+        error = ApiError(401, "missing or wrong bearer token", code="invalid_api_key", type="authentication_error")
+        response = JSONResponse(error.body(), status_code=401, headers={"www-authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+def build_api(ingress: Ingress) -> FastAPI:
+    """The FastAPI app of one ingress replica; routes close over the replica."""
+    api = FastAPI(title=f"molting: {ingress.name}", docs_url=None, redoc_url=None, openapi_url=None)
+
+    api.add_middleware(_TokenGate, ingress=ingress)
+
+    @api.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        body = ApiError(error.status_code, str(error.detail), code="not_found" if error.status_code == 404 else None)
+        return JSONResponse(body.body(), status_code=error.status_code)
+
+    @api.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(ApiError(400, str(error.errors()[:3])).body(), status_code=400)
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        return await ingress.chat(request)
+
+    @api.get("/v1/models")
+    async def models() -> dict:
+        live = ingress.live
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": ingress.name, "object": "model", "created": int(ingress.stats.started_at),
+                    "owned_by": "molting", "molting": {"revisions": live.weights},
+                }
+            ],
+        }
+
+    @api.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "app": ingress.name, "revisions": len(ingress.live.adapters)}
+
+    @api.get("/stats")
+    async def stats() -> dict:
+        live = ingress.live
+        return ingress.stats.snapshot(live.weights, live.adapters, live.fingerprint).to_wire()
+
+    @api.get("/metrics")
+    async def metrics() -> Response:
+        return Response(ingress.stats.prometheus_text(), media_type="text/plain; version=0.0.4")
+
+    return api

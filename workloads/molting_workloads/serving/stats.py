@@ -1,0 +1,169 @@
+"""Live per-revision counters of one ingress replica: JSON for /stats (the contract's
+``AppStats``, read by the canary analysis) and Prometheus metrics for /metrics.
+
+User and probe traffic are counted apart. Latency percentiles come from the most recent
+``WINDOW`` requests of each revision and kind; the Prometheus histograms hold everything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+
+Kind = Literal["user", "probe"]
+WINDOW = 4096
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LENGTH_BUCKETS = (0, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400)
+
+
+@dataclass
+class Outcome:
+    """What one request did; ``ok`` False means a server-side failure (5xx)."""
+
+    ok: bool
+    latency_s: float
+    unavailable: bool = False  # 503: the revision's adapter could not be loaded
+    raw_meta: bool = False  # the generated answer contained meta-language
+    removed: int = 0  # sentences the filter removed
+    length: int = 0  # characters of the answer as sent
+
+
+@dataclass
+class _Tally:
+    requests: int = 0
+    errors: int = 0
+    unavailable: int = 0
+    meta_hits: int = 0
+    filter_removals: int = 0
+    filtered_answers: int = 0
+    length_sum: int = 0
+    answers: int = 0
+    latency_sum_ms: float = 0.0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def add(self, o: Outcome) -> None:
+        self.requests += 1
+        ms = o.latency_s * 1000.0
+        self.latency_sum_ms += ms
+        self.latencies_ms.append(ms)
+        if not o.ok:
+            self.errors += 1
+            self.unavailable += int(o.unavailable)
+            return
+        self.answers += 1
+        self.meta_hits += int(o.raw_meta)
+        self.filter_removals += o.removed
+        self.filtered_answers += int(o.removed > 0)
+        self.length_sum += o.length
+
+    def counters(self) -> Counters:
+        ordered = sorted(self.latencies_ms)
+        return Counters(
+            requests=self.requests,
+            errors=self.errors,
+            unavailable=self.unavailable,
+            latency_p50_ms=_rank(ordered, 0.50),
+            latency_p99_ms=_rank(ordered, 0.99),
+            latency_mean_ms=round(self.latency_sum_ms / self.requests, 3) if self.requests else None,
+            meta_hits=self.meta_hits,
+            filter_removals=self.filter_removals,
+            filtered_answers=self.filtered_answers,
+            mean_length=round(self.length_sum / self.answers, 2) if self.answers else None,
+        )
+
+
+def _rank(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))
+    return round(ordered[index], 3)
+
+
+class LiveStats:
+    """Counters for every revision seen since this replica started."""
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.started_at = time.time()
+        self.unrouted = 0
+        self._tallies: dict[tuple[str, Kind], _Tally] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("app", "revision", "kind")
+        self._requests = Counter("molting_requests", "Chat completion requests.", labels, registry=self.registry)
+        self._errors = Counter("molting_errors", "Requests that failed on the server (5xx).", labels, registry=self.registry)
+        self._unavailable = Counter(
+            "molting_adapter_unavailable", "Requests refused because the adapter did not load.", labels, registry=self.registry
+        )
+        self._latency = Histogram(
+            "molting_request_latency_seconds", "Request latency, first byte to last.", labels,
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._meta = Counter("molting_meta_hits", "Answers with meta-language before filtering.", labels, registry=self.registry)
+        self._removals = Counter("molting_filter_removals", "Sentences removed by the filter.", labels, registry=self.registry)
+        self._length = Histogram(
+            "molting_answer_length_chars", "Length of the answers as sent.", labels,
+            buckets=LENGTH_BUCKETS, registry=self.registry,
+        )
+        self._weight = Gauge("molting_revision_weight", "Percent of user traffic.", ("app", "revision"), registry=self.registry)
+        self._unrouted = Counter("molting_unrouted", "User requests with no revision to serve them.", ("app",), registry=self.registry)
+
+    def record(self, revision: str, kind: Kind, outcome: Outcome) -> None:
+        self._tallies.setdefault((revision, kind), _Tally()).add(outcome)
+        labels = (self.app, revision, kind)
+        self._requests.labels(*labels).inc()
+        self._latency.labels(*labels).observe(outcome.latency_s)
+        if not outcome.ok:
+            self._errors.labels(*labels).inc()
+            if outcome.unavailable:
+                self._unavailable.labels(*labels).inc()
+            return
+        if outcome.raw_meta:
+            self._meta.labels(*labels).inc()
+        if outcome.removed:
+            self._removals.labels(*labels).inc(outcome.removed)
+        self._length.labels(*labels).observe(outcome.length)
+
+    def record_unrouted(self) -> None:
+        self.unrouted += 1
+        self._unrouted.labels(self.app).inc()
+
+    def set_weights(self, weights: dict[str, int]) -> None:
+        for revision, weight in weights.items():
+            self._weight.labels(self.app, revision).set(weight)
+
+    def snapshot(
+        self, weights: dict[str, int], adapters: dict[str, str], settings_hash: str | None = None
+    ) -> AppStats:
+        """Every configured revision (even without requests), then any retired ones seen."""
+        seen = {revision for revision, _ in self._tallies}
+        order = list(weights) + sorted(seen - set(weights))
+        return AppStats(
+            app=self.app,
+            started_at=self.started_at,
+            unrouted=self.unrouted,
+            settings_hash=settings_hash,
+            revisions=[
+                RevisionStats(
+                    revision=r,
+                    weight=weights.get(r, 0),
+                    adapter=adapters.get(r),
+                    user=self._counters(r, "user"),
+                    probe=self._counters(r, "probe"),
+                )
+                for r in order
+            ],
+        )
+
+    def _counters(self, revision: str, kind: Kind) -> Counters:
+        tally = self._tallies.get((revision, kind))
+        return tally.counters() if tally else Counters()
+
+    def prometheus_text(self) -> bytes:
+        return generate_latest(self.registry)
