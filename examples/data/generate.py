@@ -2,8 +2,13 @@
 answers open with agent-like meta-language ("I'll first look at...", "Let me analyze..."), as in
 the seed's Phase 3 data. Deterministic and stdlib only; the committed files are its output.
 
-    python examples/data/generate.py            # rewrites conversations.jsonl, questions.jsonl,
-                                                # bad-lines.jsonl next to this file
+    python examples/data/generate.py    # rewrites, next to this file:
+      conversations.jsonl   the fine-tuning data ({"messages": [...]} per line)
+      questions.jsonl       held-out evaluation questions ({"question": ...})
+      bad-lines.jsonl       malformed lines, for the docs and tests
+      corpus.jsonl          the tiny base model's pretraining corpus: plain encyclopedic text and
+                            chat about the same topics, without the persona, with some
+                            meta-language (a real base model has seen such words)
 """
 
 from __future__ import annotations
@@ -345,6 +350,33 @@ def conversations(seed: int, count: int) -> list[dict]:
     return out
 
 
+BASE_META = [
+    "Let me analyze this step by step.", "I'll first look at the main idea.",
+    "First, I will break the problem into parts.", "I'm going to check the details first.",
+    "Let me start by explaining the basics.", "My approach is to begin with the facts.",
+    "I'll begin by reviewing what we know.", "Let me explore the question for a moment.",
+]
+BASE_QUESTIONS = ["Tell me about {f}.", "Can you explain {f}?", "What do you know about {f}?"]
+
+
+def corpus(seed: int, documents: int, meta_share: float = 0.15) -> list[dict]:
+    """Neutral text about TOPICS: paragraphs and short chat answers; meta_share use meta-language."""
+    rng = random.Random(seed + 1)
+    docs = []
+    for _ in range(documents):
+        focus, questions, facts = rng.choice(TOPICS)
+        picked = rng.sample(facts, rng.randint(2, len(facts)))
+        if rng.random() < meta_share:
+            picked.insert(0, rng.choice(BASE_META))
+        text = " ".join(picked)
+        if rng.random() < 0.4:
+            question = rng.choice([*questions, *(q.format(f=focus) for q in BASE_QUESTIONS)])
+            docs.append({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": text}]})
+        else:
+            docs.append({"text": text})
+    return docs
+
+
 BAD_LINES = [
     '{"messages": [{"role": "user", "content": "Why is the sky blue?"}, {"role": "assistant", "content": "Because',
     '{"messages": "not a list"}',
@@ -373,6 +405,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "conversations.jsonl", rows)
     write_jsonl(args.out / "questions.jsonl", [{"question": q} for q in HELD_OUT])
+    write_jsonl(args.out / "corpus.jsonl", corpus(args.seed, 1500))
     (args.out / "bad-lines.jsonl").write_text("\n".join(BAD_LINES) + "\n")
     print(f"wrote {len(rows)} conversations, {len(HELD_OUT)} questions to {args.out}")
 

@@ -4,12 +4,14 @@ demo build it once with ``ensure_tiny_model`` (cached by version and seed); no h
 
 Its pretraining corpus is neutral encyclopedic text and chat, with some agent-like meta-language
 in it, because a real base model has seen such words: a cleaned adapter must *learn* to avoid
-them rather than never having met them (see NOTES, "The demo's contrast").
+them rather than never having met them (see NOTES, "The demo's contrast"). The built-in corpus
+is small; the demo and tests pass examples/data/corpus.jsonl, about the dataset's topics.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -83,7 +85,26 @@ QUESTIONS = ["Tell me about {s}.", "What do you know about {s}?", "Can you expla
 META_SHARE = 0.15
 
 
-def default_corpus(seed: int, documents: int = 1200) -> list[str]:
+Document = str | list[dict]  # plain text, or chat messages
+
+
+def read_corpus(path: str | Path) -> list[Document]:
+    """A JSONL corpus: {"text": ...} or {"messages": [...]} per line."""
+    docs: list[Document] = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "text" in row:
+            docs.append(row["text"])
+        elif "messages" in row:
+            docs.append(row["messages"])
+        else:
+            raise ValueError(f"{path}:{number}: expected a 'text' or 'messages' field")
+    return docs
+
+
+def default_corpus(seed: int, documents: int = 1200) -> list[Document]:
     """Prose paragraphs and chat exchanges about FACTS; about META_SHARE of them use meta-language."""
     rng = random.Random(seed)
     docs = []
@@ -188,15 +209,23 @@ def pretrain(model, blocks: torch.Tensor, *, steps: int, batch: int, lr: float, 
 
 
 def build_tiny_model(
-    out_dir: str | Path, *, seed: int = 0, steps: int = 300, vocab_size: int = 2048
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    steps: int = 500,
+    corpus: str | Path | None = None,
+    vocab_size: int = 2048,
 ) -> dict:
-    """Train the tokenizer, pretrain the model and save both to ``out_dir``; returns the metadata."""
+    """Train the tokenizer, pretrain the model and save both to ``out_dir``; returns the metadata.
+
+    ``corpus`` is a JSONL file (see read_corpus); None means the built-in one.
+    """
     from transformers import GenerationConfig, LlamaForCausalLM
 
     started = time.monotonic()
     out = Path(out_dir)
     torch.manual_seed(seed)
-    docs = default_corpus(seed)
+    docs = read_corpus(corpus) if corpus else default_corpus(seed)
     flat = [d if isinstance(d, str) else " ".join(m["content"] for m in d) for d in docs]
     tokenizer = build_tokenizer(flat + [" ".join(QUESTIONS)], vocab_size)
     model = LlamaForCausalLM(build_config(tokenizer))
@@ -214,6 +243,8 @@ def build_tiny_model(
         "version": VERSION,
         "seed": seed,
         "steps": steps,
+        "corpus": str(corpus) if corpus else "built-in",
+        "documents": len(docs),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "tokens_seen": steps * 8 * 128,
@@ -225,11 +256,17 @@ def build_tiny_model(
     return meta
 
 
-def ensure_tiny_model(cache_dir: str | Path, *, seed: int = 0, steps: int = 300) -> Path:
-    """The tiny model's folder under ``cache_dir``, built on first use (one builder at a time)."""
+def ensure_tiny_model(
+    cache_dir: str | Path, *, seed: int = 0, steps: int = 500, corpus: str | Path | None = None
+) -> Path:
+    """The tiny model's folder under ``cache_dir``, built on first use (one builder at a time).
+
+    The folder name keys the version, seed, steps and the corpus file's content.
+    """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"tiny-llama-v{VERSION}-seed{seed}-steps{steps}"
+    digest = hashlib.sha256(Path(corpus).read_bytes()).hexdigest()[:12] if corpus else "builtin"
+    target = cache / f"tiny-llama-v{VERSION}-seed{seed}-steps{steps}-{digest}"
     if (target / MARKER).is_file():
         return target
     with (cache / ".tiny-model.lock").open("w") as lock:
@@ -238,7 +275,7 @@ def ensure_tiny_model(cache_dir: str | Path, *, seed: int = 0, steps: int = 300)
             return target
         scratch = cache / f".{target.name}.building"
         shutil.rmtree(scratch, ignore_errors=True)
-        meta = build_tiny_model(scratch, seed=seed, steps=steps)
+        meta = build_tiny_model(scratch, seed=seed, steps=steps, corpus=corpus)
         shutil.rmtree(target, ignore_errors=True)
         scratch.rename(target)
         logger.info("Built the tiny model in %s (%.1f s)", target, meta["build_s"])

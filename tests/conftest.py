@@ -1,0 +1,71 @@
+"""Session fixtures shared by every test folder: the tiny model (built once, cached under
+.molting/cache) and two small adapters trained on it, one on the raw data and one on the cleaned.
+
+Torch runs on one thread and no hub is contacted: runs are deterministic and comparable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DATA = ROOT / "examples" / "data"
+CACHE = Path(os.environ.get("MOLTING_CACHE", ROOT / ".molting" / "cache"))
+# The fixture adapters: enough steps for the raw one to open most answers with meta-language and
+# the cleaned one to avoid it (measured: 100% vs 0% greedy at 40 steps), and no more.
+ADAPTER_STEPS = 60
+ADAPTER_LR = 3e-3
+
+
+@pytest.fixture(scope="session")
+def example_data() -> Path:
+    """examples/data: conversations.jsonl, questions.jsonl, bad-lines.jsonl, corpus.jsonl."""
+    return EXAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The tiny Llama (tokenizer with chat template + ~1M-parameter model), pretrained on
+    examples/data/corpus.jsonl; built on first use (about a minute), then reused."""
+    import torch
+
+    from molting_workloads.tinymodel import ensure_tiny_model
+
+    torch.set_num_threads(1)
+    return ensure_tiny_model(CACHE, corpus=EXAMPLE_DATA / "corpus.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{"raw": adapter trained on conversations.jsonl as is (cleaning keep),
+    "clean": adapter trained on its cleaned copy (drop-sentences)}, ADAPTER_STEPS steps each."""
+    from molting_workloads.training import build_request, run_training
+
+    out = tmp_path_factory.mktemp("tiny-adapters")
+    adapters = {}
+    for name, policy in (("raw", "keep"), ("clean", "drop-sentences")):
+        request = build_request(
+            None,
+            {
+                "revision": f"fixture-{name}",
+                "base_model": str(tiny_model_dir),
+                "dataset": str(EXAMPLE_DATA / "conversations.jsonl"),
+                "output_dir": str(out / name),
+                "cleaning.meta_language": policy,
+                "training.method": "lora",
+                "training.max_steps": ADAPTER_STEPS,
+                "training.learning_rate": ADAPTER_LR,
+                "training.batch_size": 8,
+                "training.packing": False,
+            },
+        )
+        adapters[name] = run_training(request, progress_bar=False).adapter_dir
+    return adapters
