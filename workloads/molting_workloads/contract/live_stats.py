@@ -49,6 +49,12 @@ class AppStats(WireModel):
     unrouted: int = Field(
         0, description="User requests refused because no revision had traffic (503)."
     )
+    ingress_p50_ms: float | None = Field(
+        None, description="Time the ingress code spends on a request (parse, route, filter, "
+        "count): waiting for the body and for generation excluded; median of recent "
+        "non-streamed requests."
+    )
+    ingress_p99_ms: float | None = None
     settings_hash: str | None = Field(
         None,
         description="Fingerprint of the settings the ingress runs (serve_config.settings_hash): "

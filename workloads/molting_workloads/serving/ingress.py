@@ -117,7 +117,7 @@ class Ingress:
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter()
         live = self.live
-        chat = await self._parse(request, live.settings)
+        chat, body_s = await self._parse(request, live.settings)
         revision, kind = self._choose(request, live)
         payload = {
             "messages": chat.conversation(),
@@ -132,6 +132,7 @@ class Ingress:
         if chat.stream:
             return await self._stream(payload, revision, kind, live, labels, molting, started)
         handle = self._handle(revision, stream=False)
+        generation_started = time.perf_counter()
         try:
             result = await handle.generate.remote(payload)
         except Exception as error:  # a replica died or Serve refused: the client gets a 5xx
@@ -141,6 +142,7 @@ class Ingress:
         if "error" in result:
             self._record_failure(revision, kind, result, started)
             raise _generator_error(result, revision)
+        generation_s = time.perf_counter() - generation_started
         raw = result["text"]
         text, removed, fallback = _apply_filter(live, raw)
         self.stats.record(
@@ -149,17 +151,22 @@ class Ingress:
                     removed=len(removed), length=len(text)),
         )
         molting |= {"filtered": bool(removed), "removed": len(removed), "fallback": fallback}
-        return JSONResponse(
+        response = JSONResponse(
             openai_types.completion_body(self.name, text, molting),
             headers=labels | {FILTERED_HEADER: "true" if removed else "false"},
         )
+        self.stats.record_own_time(time.perf_counter() - started - generation_s - body_s)
+        return response
 
-    async def _parse(self, request: Request, settings: IngressSettings) -> ChatCompletionRequest:
+    async def _parse(self, request: Request, settings: IngressSettings) -> tuple[ChatCompletionRequest, float]:
+        """The request and the seconds spent waiting for its body (Serve pulls it from the proxy)."""
         limit = settings.max_prompt_chars * 6 + 65536  # JSON escapes take up to 6 bytes a char
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"the body is {declared} bytes; the limit is {limit}", code="body_too_large")
+        waiting = time.perf_counter()
         raw = await request.body()
+        body_s = time.perf_counter() - waiting
         if len(raw) > limit:
             raise ApiError(413, f"the body is {len(raw)} bytes; the limit is {limit}", code="body_too_large")
         chat = openai_types.parse_chat_request(raw)
@@ -176,7 +183,7 @@ class Ingress:
                 400, f"{param} must be between 1 and {settings.max_tokens_limit}, got {tokens}",
                 param=param, code="invalid_value",
             )
-        return chat
+        return chat, body_s
 
     def _choose(self, request: Request, live: _Live) -> tuple[str, Kind]:
         settings = live.settings

@@ -94,6 +94,7 @@ class LiveStats:
         self.started_at = time.time()
         self.unrouted = 0
         self._tallies: dict[tuple[str, Kind], _Tally] = {}
+        self._own_ms: deque = deque(maxlen=WINDOW)  # the ingress's own time per request
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("app", "revision", "kind")
         self._requests = Counter("molting_requests", "Chat completion requests.", labels, registry=self.registry)
@@ -112,6 +113,10 @@ class LiveStats:
             buckets=LENGTH_BUCKETS, registry=self.registry,
         )
         self._weight = Gauge("molting_revision_weight", "Percent of user traffic.", ("app", "revision"), registry=self.registry)
+        self._own = Histogram(
+            "molting_ingress_own_seconds", "Ingress time per request, generation excluded.", ("app",),
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05), registry=self.registry,
+        ).labels(app)
         self._unrouted = Counter("molting_unrouted", "User requests with no revision to serve them.", ("app",), registry=self.registry)
 
     def record(self, revision: str, kind: Kind, outcome: Outcome) -> None:
@@ -129,6 +134,11 @@ class LiveStats:
         if outcome.removed:
             self._removals.labels(*labels).inc(outcome.removed)
         self._length.labels(*labels).observe(outcome.length)
+
+    def record_own_time(self, seconds: float) -> None:
+        """Time the ingress spent on a request outside the Generator call."""
+        self._own_ms.append(seconds * 1000.0)
+        self._own.observe(seconds)
 
     def record_unrouted(self) -> None:
         self.unrouted += 1
@@ -149,6 +159,8 @@ class LiveStats:
             started_at=self.started_at,
             unrouted=self.unrouted,
             settings_hash=settings_hash,
+            ingress_p50_ms=_rank(sorted(self._own_ms), 0.50),
+            ingress_p99_ms=_rank(sorted(self._own_ms), 0.99),
             revisions=[
                 RevisionStats(
                     revision=r,
