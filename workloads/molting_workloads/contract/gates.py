@@ -8,6 +8,10 @@ from __future__ import annotations
 from molting_workloads.contract.policies import GatePolicy
 from molting_workloads.contract.summaries import EvalMetrics, GateVerdict
 
+# Rates are fractions k/n, so a candidate exactly `tolerance` worse than stable is common, and
+# float subtraction alone would call 0.35 "worse than 0.40 - 0.05" (0.40 - 0.05 == 0.4000...01).
+_EPS = 1e-9
+
 
 def _upper(name: str, value: float, limit: float) -> GateVerdict:
     ok = value <= limit
@@ -48,14 +52,16 @@ def decide(
 
 def _regression(candidate: EvalMetrics, stable: EvalMetrics, tol: float) -> GateVerdict:
     worse = []
-    if candidate.meta_language_rate > stable.meta_language_rate + tol:
+    if candidate.meta_language_rate - stable.meta_language_rate > tol + _EPS:
         worse.append(f"meta-language {candidate.meta_language_rate:.2f} vs {stable.meta_language_rate:.2f}")
-    if candidate.relevance < stable.relevance - tol:
+    if stable.relevance - candidate.relevance > tol + _EPS:
         worse.append(f"relevance {candidate.relevance:.2f} vs {stable.relevance:.2f}")
-    if candidate.empty_rate > stable.empty_rate + tol:
+    if candidate.empty_rate - stable.empty_rate > tol + _EPS:
         worse.append(f"empty answers {candidate.empty_rate:.2f} vs {stable.empty_rate:.2f}")
-    if candidate.in_window_rate < stable.in_window_rate - tol:
+    if stable.in_window_rate - candidate.in_window_rate > tol + _EPS:
         worse.append(f"in-window {candidate.in_window_rate:.2f} vs {stable.in_window_rate:.2f}")
+    if candidate.repetition - stable.repetition > tol + _EPS:
+        worse.append(f"repetition {candidate.repetition:.2f} vs {stable.repetition:.2f}")
     return GateVerdict(
         name="noRegression", passed=not worse, threshold=f"tolerance {tol}",
         reason="not worse than stable" if not worse else "worse than stable: " + "; ".join(worse),
