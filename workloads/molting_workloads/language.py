@@ -53,12 +53,12 @@ DEFAULT_PATTERNS = SEED_PATTERNS + (
     r"\b(?:to answer (?:this|your question|that|the question)|before (?:answering|I answer|"
     r"I respond|responding|I dive in)),?\s+(?:I|I'll|I will|I need|I'm going|let me|let's|"
     r"we need|I should)\b",
-    rf"{_LEAD}I (?:need|have|want|should|must) to {_ADVERB}(?:start by |begin by )?(?:analy[sz]e|"
+    rf"{_LEAD}I (?:(?:need|have|want|ought) to|should|must) {_ADVERB}(?:start by |begin by )?(?:analy[sz]e|"
     r"check|consider|examine|explore|look (?:at|into)|review|research|investigate|think|break|"
     r"understand (?:the|your|what)|figure|gather|identify|clarify|determine|plan)\b",
     rf"{_LEAD}(?:now|next|then|finally),? (?:{_I_WILL}|let me|let's) (?:analy|check|consider|"
     r"examine|explore|look|review|research|investigate|think|break|move on|turn|summari|outline|"
-    r"go through|walk|focus|address|wrap)",
+    r"go through|walk|focus|address|wrap|explain|describe|cover|answer|discuss)",
     r"\bas an AI(?: language model| assistant)?,? I (?:will|'ll|need|must|should) (?:first|start|"
     r"begin|analy|break|think)",
 )
@@ -213,12 +213,13 @@ class MetaLanguage:
         return sum(self.contains(a) for a in answers) / len(answers) if answers else 0.0
 
     def strip(self, text: str) -> StripResult:
-        """Remove whole meta sentences. Never returns an empty answer for a non-blank input."""
+        """Remove whole meta sentences (and trim the answer's outer whitespace). Never returns
+        an empty answer for a non-blank input."""
         sentences = split_sentences(text)
         keep = [not self.is_meta_sentence(s.text) for s in sentences]
         removed = [s.text for s, k in zip(sentences, keep, strict=True) if not k]
         if not removed:
-            return StripResult(text)
+            return StripResult(text.strip())
         if any(keep):
             pieces = []
             for idx, (sent, k) in enumerate(zip(sentences, keep, strict=True)):
