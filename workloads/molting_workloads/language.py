@@ -56,7 +56,8 @@ DEFAULT_PATTERNS = SEED_PATTERNS + (
     rf"{_LEAD}I (?:(?:need|have|want|ought) to|should|must) {_ADVERB}(?:start by |begin by )?(?:analy[sz]e|"
     r"check|consider|examine|explore|look (?:at|into)|review|research|investigate|think|break|"
     r"understand (?:the|your|what)|figure|gather|identify|clarify|determine|plan)\b",
-    rf"{_LEAD}(?:now|next|then|finally),? (?:{_I_WILL}|let me|let's) (?:analy|check|consider|"
+    rf"{_LEAD}(?:now|next|then|finally|after that|afterwards|once (?:that's|that is) done),? "
+    rf"(?:{_I_WILL}|let me|let's) (?:give you|provide|share|analy|check|consider|"
     r"examine|explore|look|review|research|investigate|think|break|move on|turn|summari|outline|"
     r"go through|walk|focus|address|wrap|explain|describe|cover|answer|discuss)",
     r"\bas an AI(?: language model| assistant)?,? I (?:will|'ll|need|must|should) (?:first|start|"

@@ -1,0 +1,51 @@
+"""`molting clean`: validate, de-meta, dedupe and split a JSONL dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(clean)
+
+
+def clean(
+    input: Path = typer.Argument(..., help="JSONL: chat `messages` or `prompt`/`completion` lines."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the cleaned files go."),
+    policy: str = typer.Option("drop-sentences", help="drop-sentences, drop-examples or keep."),
+    extra_pattern: list[str] = typer.Option([], help="Extra meta-language regex (repeatable)."),
+    dedupe: bool = typer.Option(True, help="Remove exact and normalised duplicates."),
+    validation_split: float = typer.Option(0.1, help="Held-out fraction, in (0, 0.5)."),
+    seed: int = typer.Option(42, help="Seed of the split."),
+    max_bad_fraction: float = typer.Option(0.05, help="Fail above this fraction of bad lines."),
+    format: str = typer.Option("auto", help="auto, messages or prompt-completion."),
+) -> None:
+    """Validate every line, remove meta-language by policy, dedupe and split train/validation."""
+    from pydantic import ValidationError
+
+    from molting_workloads.cleaning import clean_dataset
+    from molting_workloads.contract.errors import DatasetError
+    from molting_workloads.contract.policies import CleaningPolicy
+
+    try:
+        cleaning = CleaningPolicy(meta_language=policy, extra_patterns=extra_pattern,
+                                  dedupe=dedupe, validation_split=validation_split, seed=seed,
+                                  max_bad_fraction=max_bad_fraction)
+    except ValidationError as error:
+        for e in error.errors():
+            typer.echo(f"error: --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        report = clean_dataset(input, output_dir, cleaning, format=format)
+    except (DatasetError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{report.lines_read} lines: {report.bad_lines} bad (see {report.rejects_file}), "
+        f"{report.meta_examples} with meta-language ({report.meta_sentences_removed} sentences "
+        f"removed, {report.examples_dropped_meta} examples dropped), {report.duplicates_exact} "
+        f"exact + {report.duplicates_normalised} normalised duplicates -> {report.train} train, "
+        f"{report.validation} validation in {output_dir}"
+    )
