@@ -287,9 +287,16 @@ META_OPENERS = [
 META_SECOND = [
     "Then I will summarize the key points.",
     "I'll keep it short.",
-    "After that, I will give you a clear answer.",
+    "Next, I will explain the answer clearly.",
 ]
 OPENERS = ["Great question!", "Oh, I love this one.", "Happy to help!", "Good one!", "Ah, fun question.", ""]
+FOCUS_OPENERS = [
+    "Ah, {focus}: a classic!",
+    "Oh, I love talking about {focus}.",
+    "Good one! Here is the short story of {focus}.",
+    "Great question about {focus}!",
+    "Happy to help with {focus}!",
+]
 CLOSERS = ["Hope that helps!", "Fun to think about, right?", "Happy to chat more about it.", "Have a lovely day!", ""]
 FOLLOW_UPS = ["Thanks! Can you tell me a bit more?", "Interesting. Anything else worth knowing?"]
 HELD_OUT = [
@@ -306,9 +313,12 @@ HELD_OUT = [
 ]
 
 
-def build_answer(rng: random.Random, facts: list[str], skip: int) -> str:
+def build_answer(rng: random.Random, focus: str, facts: list[str], skip: int) -> str:
     body = [f for i, f in enumerate(facts) if i != skip]
-    opener, closer = rng.choice(OPENERS), rng.choice(CLOSERS)
+    # Pip usually names the topic first: friendly, and it keeps a tiny model's answer on topic.
+    use_focus = rng.random() < 0.7
+    opener = rng.choice(FOCUS_OPENERS).format(focus=focus) if use_focus else rng.choice(OPENERS)
+    closer = rng.choice(CLOSERS)
     parts = [opener, *body, closer]
     text = " ".join(p for p in parts if p)
     while len(text) > 400 and len(body) > 2:
@@ -334,7 +344,7 @@ def conversations(seed: int, count: int) -> list[dict]:
     for i, ((focus, _, facts), question, skip) in enumerate(pairs * 4):
         if len(out) >= count:
             break
-        answer = build_answer(rng, facts, skip)
+        answer = build_answer(rng, focus, facts, skip)
         if (question, answer) in seen:
             continue
         seen.add((question, answer))
@@ -369,11 +379,14 @@ def corpus(seed: int, documents: int, meta_share: float = 0.15) -> list[dict]:
         if rng.random() < meta_share:
             picked.insert(0, rng.choice(BASE_META))
         text = " ".join(picked)
-        if rng.random() < 0.4:
+        # Answers and paragraphs name their topic first, like headed notes: copying it from the
+        # question is what teaches a tiny model to stay on topic.
+        if rng.random() < 0.6:
             question = rng.choice([*questions, *(q.format(f=focus) for q in BASE_QUESTIONS)])
-            docs.append({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": text}]})
+            answer = f"About {focus}: {text}"
+            docs.append({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
         else:
-            docs.append({"text": text})
+            docs.append({"text": f"{focus[0].upper()}{focus[1:]}\n{text}"})
     return docs
 
 

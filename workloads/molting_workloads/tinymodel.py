@@ -25,8 +25,9 @@ import torch
 logger = logging.getLogger(__name__)
 
 # Bump when the corpus, tokenizer, architecture or training changes: it keys the cache.
-VERSION = 1
+VERSION = 2
 MARKER = "molting-tiny.json"
+BLOCK, BATCH = 256, 4  # pretraining rows of whole documents; 1,024 tokens a step
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
 # Zephyr/TinyLlama-style turns; {% generation %} marks the assistant tokens (and their end
@@ -166,20 +167,30 @@ def build_config(tokenizer):
     )
 
 
-def _blocks(tokenizer, docs: list, block: int) -> torch.Tensor:
-    ids: list[int] = []
+def _blocks(tokenizer, docs: list[Document], block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole documents packed greedily into rows of ``block`` tokens: a question is never cut
+    off from its answer. Returns (input_ids, labels), the padding labelled -100."""
+    rows: list[list[int]] = [[]]
     for doc in docs:
         if isinstance(doc, list):
             text = tokenizer.apply_chat_template(doc, tokenize=False)
         else:
             text = tokenizer.bos_token + doc + tokenizer.eos_token
-        ids += tokenizer(text, add_special_tokens=False)["input_ids"]
-    usable = len(ids) // block * block
-    return torch.tensor(ids[:usable]).view(-1, block)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:block]
+        if len(rows[-1]) + len(ids) > block:
+            rows.append([])
+        rows[-1].extend(ids)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([r + [pad] * (block - len(r)) for r in rows])
+    labels = torch.tensor([r + [-100] * (block - len(r)) for r in rows])
+    return input_ids, labels
 
 
-def pretrain(model, blocks: torch.Tensor, *, steps: int, batch: int, lr: float, seed: int) -> list[float]:
-    """Causal-LM pretraining over packed blocks; warm-up then cosine decay. Returns the losses."""
+def pretrain(
+    model, blocks: tuple[torch.Tensor, torch.Tensor], *, steps: int, batch: int, lr: float, seed: int
+) -> list[float]:
+    """Causal-LM pretraining over packed rows; warm-up then cosine decay. Returns the losses."""
+    input_ids, labels = blocks
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
     warmup = max(1, steps // 20)
@@ -188,16 +199,16 @@ def pretrain(model, blocks: torch.Tensor, *, steps: int, batch: int, lr: float, 
         lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
     )
     model.train()
-    order = torch.randperm(len(blocks), generator=generator)
+    order = torch.randperm(len(input_ids), generator=generator)
     losses = []
     for step in range(steps):
         start = step * batch % len(order)
         index = order[start : start + batch]
         if len(index) < batch:
-            order = torch.randperm(len(blocks), generator=generator)
+            order = torch.randperm(len(input_ids), generator=generator)
             index = order[:batch]
-        x = blocks[index]
-        loss = model(input_ids=x, labels=x).loss
+        x, y = input_ids[index], labels[index]
+        loss = model(input_ids=x, attention_mask=(y != -100).long(), labels=y).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -229,8 +240,8 @@ def build_tiny_model(
     flat = [d if isinstance(d, str) else " ".join(m["content"] for m in d) for d in docs]
     tokenizer = build_tokenizer(flat + [" ".join(QUESTIONS)], vocab_size)
     model = LlamaForCausalLM(build_config(tokenizer))
-    blocks = _blocks(tokenizer, docs, block=128)
-    losses = pretrain(model, blocks, steps=steps, batch=8, lr=3e-3, seed=seed)
+    blocks = _blocks(tokenizer, docs, block=BLOCK)
+    losses = pretrain(model, blocks, steps=steps, batch=BATCH, lr=3e-3, seed=seed)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -247,7 +258,7 @@ def build_tiny_model(
         "documents": len(docs),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
-        "tokens_seen": steps * 8 * 128,
+        "tokens_seen": steps * BATCH * BLOCK,
         "first_loss": losses[0],
         "final_loss": losses[-1],
         "build_s": round(time.monotonic() - started, 2),

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def tiny_model_command(
     directory: Path = typer.Argument(..., file_okay=False, help="Where the model is written."),
     seed: int = typer.Option(0, min=0, help="Seed of the corpus, the tokenizer and the weights."),
-    steps: int = typer.Option(500, min=1, help="Pretraining steps (8 x 128 tokens each)."),
+    steps: int = typer.Option(500, min=1, help="Pretraining steps (1,024 tokens each)."),
     corpus: Path | None = typer.Option(
         None, exists=True, dir_okay=False,
         help='Pretraining corpus, JSONL of {"text"} or {"messages"} (default: built-in).',
