@@ -477,3 +477,14 @@ def test_planning_is_deterministic(steps: int) -> None:
                   serve=ServeObservation(True, {old: 90, new: 10},
                                          stats(**{old: (9, 0, 0), new: (9, 0, 0)})))
     assert plan(spec, status, obs, "m") == plan(spec, status, obs, "m")
+
+
+def test_partial_or_malformed_progress_is_ignored() -> None:
+    spec = make_spec()
+    rev = desired_revision(spec, {})
+    status = plan(spec, MoltingModelStatus(), observe(), "m").status
+    for progress in ({"step": 0, "total": None}, {"step": "x"}, {"step": 2, "total": 9, "extra": 1}):
+        job = JobObservation(rev, JobKind.TRAIN, JobState.RUNNING, progress=progress)
+        p = plan(spec, status, observe(jobs=[job]), "m")
+        assert p.status.phase == Phase.TRAINING
+    assert p.status.progress is None or p.status.progress.step in (0, 2)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from molting_operator.api.revision import RETRAIN_ANNOTATION, revision_id
 from molting_operator.api.spec import MoltingModelSpec, parse_duration
 from molting_operator.api.status import (
@@ -217,7 +219,7 @@ def _training(ctx: _Ctx) -> None:
         ctx.actions.append(RunTraining(cand.revision))
     elif job.state == JobState.RUNNING:
         if job.progress:
-            st.progress = TrainingProgress.model_validate(job.progress)
+            st.progress = _progress(job.progress) or st.progress
     elif job.state == JobState.FAILED or not (job.summary and job.summary.get("ok")):
         error = (job.summary or {}).get("error") or job.message or "the training Job failed"
         _fail(ctx, ConditionType.TRAINED, Reason.TRAINING_FAILED, f"training failed: {error}")
@@ -237,6 +239,14 @@ def _training(ctx: _Ctx) -> None:
         st.phase = Phase.EVALUATING
         ctx.actions.append(_evaluation_action(ctx))
         ctx.event(Reason.EVALUATION_STARTED, f"Evaluating revision {cand.revision}")
+
+
+def _progress(raw: dict) -> TrainingProgress | None:
+    """Progress as reported; a partial or malformed report is ignored, never fatal."""
+    try:
+        return TrainingProgress.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError:
+        return None
 
 
 def _evaluation_action(ctx: _Ctx) -> RunEvaluation:
