@@ -310,7 +310,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     base, adapters = make_model_and_adapters(OUT / "adapters")
     cfg = make_config(base, adapters, args.max_tokens)
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "load_avg_1m_at_start": round(os.getloadavg()[0], 2)},
                     "settings": vars(args)}
     try:
         t = time.perf_counter()

@@ -142,7 +142,7 @@ async def test_stream_drops_meta_sentences_and_reports_them_at_the_end(language)
     assert events[-1] == "[DONE]"
     final = events[-2]
     assert final["choices"][0]["finish_reason"] == "stop"
-    assert final["molting"] == {"revision": "r1", "filtered": True, "removed": 1}
+    assert final["molting"] == {"revision": "r1", "filtered": True, "removed": 1, "fallback": False}
     assert outcome.completed and outcome.raw == "".join(DELTAS) and outcome.sent == text
 
 

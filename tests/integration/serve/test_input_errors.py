@@ -91,7 +91,8 @@ def test_broken_adapter_gives_503_for_its_revision_while_the_others_serve(app: S
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models", "/stats", "/metrics", "/v1/nothing"])
 def test_auth_refuses_requests_without_the_right_token(app: ServedApp, client, path):
-    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic bW9sdGluZw=="}):
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic bW9sdGluZw=="},
+                    {"authorization": "Bearer café".encode("latin-1")}):
         r = client.request("POST" if "chat" in path else "GET", app.url + path, headers=headers,
                            json={"messages": QUESTION})
         assert r.status_code == 401, (path, headers)

@@ -110,7 +110,10 @@ class Ingress:
         if self._api_key is None:
             return True
         scheme, _, token = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self._api_key)
+        # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._api_key.encode()
+        )
 
     # -- chat completions -------------------------------------------------------------------
 

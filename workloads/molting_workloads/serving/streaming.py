@@ -81,6 +81,10 @@ async def filtered_sse(
         return
     outcome.removed = list(text_filter.removed) if text_filter else []
     outcome.completed = True
-    facts = molting | {"filtered": bool(outcome.removed), "removed": len(outcome.removed)}
+    facts = molting | {
+        "filtered": bool(outcome.removed),
+        "removed": len(outcome.removed),
+        "fallback": bool(getattr(text_filter, "fallback", False)),
+    }
     yield sse(chunk_body(cid, model, {}, finish_reason="stop", molting=facts))
     yield DONE
