@@ -160,7 +160,22 @@ def check_request(request: EvalRequest) -> list[Question]:
         problems.append(Problem("trainReport", f"{request.train_report}: no such file"))
     if problems:
         raise SpecError(problems)
+    _warn_other_base(request)
     return read_questions(request.questions)
+
+
+def _warn_other_base(request: EvalRequest) -> None:
+    """Say so when an adapter was trained on another base (paths differ across mounts, so this
+    only warns): on the wrong base a LoRA loads without error and answers nonsense."""
+    for path in filter(None, (request.adapter, request.stable_adapter)):
+        try:
+            config = json.loads((Path(path) / "adapter_config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        trained_on = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+        if trained_on and Path(trained_on).name != Path(request.base_model).name:
+            log.warning("adapter %s was trained on %s, evaluated on %s",
+                        path, trained_on, request.base_model)
 
 
 def _adapter_problems(name: str, path: str) -> list[Problem]:

@@ -9,7 +9,7 @@ from molting_workloads.contract.policies import GatePolicy
 from molting_workloads.contract.summaries import EvalMetrics, GateVerdict
 
 # Rates are fractions k/n, so a candidate exactly `tolerance` worse than stable is common, and
-# float subtraction alone would call 0.35 "worse than 0.40 - 0.05" (0.40 - 0.05 == 0.4000...01).
+# float subtraction alone would call 0.35 "worse than 0.40 - 0.05" (that is 0.35000000000000003).
 _EPS = 1e-9
 
 
