@@ -39,3 +39,4 @@ test: $(STAMP) lint tools
 
 demo: $(STAMP)
 	$(BIN)/molting validate examples/moltingmodel.yaml
+	$(BIN)/molting demo

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -27,8 +28,10 @@ def demo(
     resource: Path = typer.Option(Path("examples/demo/moltingmodel.yaml"), exists=True,
                                   help="Revision 1 of the demo's MoltingModel."),
     workdir: Path = typer.Option(Path(".molting/demo"), help="State, artifacts and reports."),
-    tiny_model: Path = typer.Option(Path(".molting/tiny-model"), help="Where the tiny base model "
-                                    "is built (reused when present)."),
+    base_model: Path | None = typer.Option(None, help="A base model folder to use instead of "
+                                           "building the tiny model."),
+    cache: Path = typer.Option(Path(".molting/cache"), help="Where the tiny model is built once "
+                               "and reused."),
     http_port: int = typer.Option(8000, help="Serve HTTP port on 127.0.0.1."),
     dashboard_port: int = typer.Option(8265, help="Ray dashboard port on 127.0.0.1."),
     keep_serving: bool = typer.Option(False, help="Keep the endpoint up until Ctrl-C at the end."),
@@ -50,14 +53,18 @@ def demo(
     workdir.mkdir(parents=True, exist_ok=True)
     step = _Steps(console, started)
 
-    step("Build the tiny base model (a Llama-shaped model and BPE tokenizer, trained here)")
-    subprocess.run([sys.executable, "-m", "molting_operator", "tiny-model", str(tiny_model)],
-                   check=True)
-
     doc = yaml.safe_load(resource.read_text())
     base = resource.resolve().parent
     spec = doc["spec"]
-    spec["baseModel"]["source"] = str(tiny_model.resolve())
+    if base_model is None:
+        step("The tiny base model: a Llama-shaped model and BPE tokenizer, pretrained here")
+        corpus = (base / spec["dataset"]["path"]).resolve().with_name("corpus.jsonl")
+        built = subprocess.run(
+            [sys.executable, "-m", "molting_operator", "tiny-model", str(cache), "--cached",
+             *(["--corpus", str(corpus)] if corpus.exists() else [])],
+            check=True, capture_output=True, text=True)
+        base_model = Path(json.loads(built.stdout.strip().splitlines()[-1])["path"])
+    spec["baseModel"]["source"] = str(base_model.resolve())
     spec["dataset"]["path"] = str((base / spec["dataset"]["path"]).resolve())
     spec["evaluation"]["questions"]["path"] = str(
         (base / spec["evaluation"]["questions"]["path"]).resolve())

@@ -231,9 +231,9 @@ def _training(ctx: _Ctx) -> None:
             return
         cand.adapter, cand.trained_at = summary.adapter, ctx.now
         st.progress = None
+        quant = summary.quantization if summary.quantization not in (None, "none") else "no"
         message = (f"revision {cand.revision} trained: {summary.steps} steps, loss "
-                   f"{summary.final_loss}, {summary.quantization or 'no'} quantization on "
-                   f"{summary.device}")
+                   f"{summary.final_loss}, {quant} quantization on {summary.device}")
         ctx.condition(ConditionType.TRAINED, True, Reason.TRAINING_SUCCEEDED, message)
         ctx.event(Reason.TRAINING_SUCCEEDED, message)
         st.phase = Phase.EVALUATING
