@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from molting_workloads.contract.errors import DatasetError, MoltingError, Problem, SpecError
 from molting_workloads.contract.policies import TrainingMethod
@@ -73,6 +73,7 @@ def build_request(file: str | Path | None, overrides: dict[str, Any]) -> TrainRe
             raise SpecError([Problem("(file)", str(error))], str(path)) from error
         if not isinstance(data, dict):
             raise SpecError([Problem("(file)", "must be a mapping")], str(path))
+        data = _snake_keys(data)  # camelCase (the wire form) or snake_case, so overrides merge
     for key, value in overrides.items():
         if value is None:
             continue
@@ -88,6 +89,12 @@ def build_request(file: str | Path | None, overrides: dict[str, Any]) -> TrainRe
             for e in error.errors()
         ]
         raise SpecError(problems, str(file or "flags")) from error
+
+
+def _snake_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {to_snake(k) if isinstance(k, str) else k: _snake_keys(v) for k, v in value.items()}
+    return value
 
 
 def plan_device(method: TrainingMethod, require_gpu: bool, cuda: bool) -> DevicePlan:

@@ -219,6 +219,19 @@ def test_tokenizer_without_chat_template_is_refused(tiny_model_dir, example_data
     assert "no chat template" in json.loads(result.stdout.strip().splitlines()[-1])["error"]
 
 
+def test_request_file_in_wire_form_with_flags_on_top(tmp_path) -> None:
+    request = tmp_path / "request.yaml"
+    request.write_text(
+        "revision: abc123\nbaseModel: /models/tiny\ndataset: data.jsonl\noutputDir: out\n"
+        "requireGPU: true\ncleaning: {metaLanguage: keep}\n"
+        "training: {maxSteps: 5, lora: {r: 4}}\n"
+    )
+    req = build_request(request, {"training.max_steps": 7, "dataset": "other.jsonl"})
+    assert (req.revision, req.base_model, req.dataset) == ("abc123", "/models/tiny", "other.jsonl")
+    assert req.require_gpu and req.cleaning.meta_language.value == "keep"
+    assert req.training.max_steps == 7 and req.training.lora.r == 4
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [("", "empty"), ("\n\n", "empty"), (None, "does not exist")],
