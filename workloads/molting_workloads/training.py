@@ -459,6 +459,9 @@ def progress_callback(progress: ProgressFile, *, bar: bool, every_s: float = 1.0
                 progress.update(step=step, total=total, loss=loss, eta_seconds=eta and round(eta, 1))
 
         def on_train_end(self, args, state, control, **kwargs):
+            # on_log runs after on_step_end, so the last step's loss arrives only now.
+            if self.curve:
+                progress.update(step=state.global_step, loss=self.curve[-1]["loss"])
             if self._bar is not None:
                 self._bar.stop()
 
