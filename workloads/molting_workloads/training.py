@@ -212,6 +212,7 @@ def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, pro
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
     from molting_workloads.model_loading import load_base, quantization_of
@@ -248,6 +249,9 @@ def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, pro
         peft_config=lora,
         callbacks=[callback],
     )
+    # Our callback reports; the printer's dict per step would crowd the progress lines out of
+    # the log tail that the cluster operator reads.
+    trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     val_loss = None
     if val_set is not None:
@@ -416,16 +420,28 @@ class ProgressFile:
         os.replace(scratch, self.path)
 
 
-def progress_callback(progress: ProgressFile, *, bar: bool, every_s: float = 1.0):
+PROGRESS_PREFIX = "molting-progress "  # the log line the cluster operator parses
+
+
+def progress_line(step: int, total: int, loss: float | None, eta: float | None) -> str:
+    """``molting-progress {"step":…,"total":…,"loss":…,"etaSeconds":…}`` (TrainingProgress)."""
+    fields = {"step": step, "total": total, "loss": loss, "etaSeconds": eta}
+    return PROGRESS_PREFIX + json.dumps(fields, separators=(",", ":"))
+
+
+def progress_callback(
+    progress: ProgressFile, *, bar: bool, every_s: float = 1.0, log_every_s: float = 10.0
+):
     """A TrainerCallback that records the loss curve and token count, updates ``progress`` (at
-    most every ``every_s``) and draws a rich progress bar on stderr when ``bar``."""
+    most every ``every_s``), prints a progress line on stderr (at most every ``log_every_s``;
+    the cluster operator reads it from the pod log) and draws a rich bar on stderr when ``bar``."""
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
         def __init__(self) -> None:
             self.curve: list[dict] = []
             self.tokens: int | None = None
-            self._last = 0.0
+            self._last = self._last_line = 0.0
             self._bar = None
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -454,9 +470,12 @@ def progress_callback(progress: ProgressFile, *, bar: bool, every_s: float = 1.0
                 self._bar.update(self._task, completed=step, description=f"training loss {loss:.3f}")
             if now - self._last >= every_s or step == total:
                 self._last = now
-                eta = (now - self._t0) / step * (total - step) if step else None
+                eta = round((now - self._t0) / step * (total - step), 1) if step else None
                 loss = self.curve[-1]["loss"] if self.curve else None
-                progress.update(step=step, total=total, loss=loss, eta_seconds=eta and round(eta, 1))
+                progress.update(step=step, total=total, loss=loss, eta_seconds=eta)
+                if now - self._last_line >= log_every_s or step in (1, total):
+                    self._last_line = now
+                    print(progress_line(step, total, loss, eta), file=sys.stderr, flush=True)
 
         def on_train_end(self, args, state, control, **kwargs):
             # on_log runs after on_step_end, so the last step's loss arrives only now.

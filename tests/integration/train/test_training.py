@@ -20,6 +20,7 @@ from molting_workloads.commands import train as train_command
 from molting_workloads.contract.summaries import TERMINATION_LIMIT, termination_text
 from molting_workloads.model_loading import generate, load_base, load_with_adapters
 from molting_workloads.training import (
+    PROGRESS_PREFIX,
     ProgressFile,
     build_request,
     choose_loss_masking,
@@ -112,6 +113,13 @@ def test_adapter_folder_holds_weights_config_and_tokenizer(trained: dict) -> Non
     assert not config.get("modules_to_save")  # PEFT bug with tied embeddings (NOTES)
     weights = load_file(adapter / "adapter_model.safetensors")
     assert weights and all("lora_" in name for name in weights)
+
+
+def test_progress_lines_in_the_log_parse_as_the_operator_reads_them(trained: dict) -> None:
+    lines = [x for x in trained["proc"].stderr.splitlines() if x.startswith(PROGRESS_PREFIX)]
+    last = json.loads(lines[-1][len(PROGRESS_PREFIX):])
+    assert set(last) == {"step", "total", "loss", "etaSeconds"}
+    assert last["step"] == last["total"] == STEPS and last["etaSeconds"] == 0
 
 
 def test_progress_file_ends_done_at_the_last_step(trained: dict) -> None:
