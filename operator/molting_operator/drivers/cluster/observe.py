@@ -1,0 +1,216 @@
+"""What the Kopf driver sees of one MoltingModel before it plans: its Jobs (state, termination
+summary, training progress) and its Serve app (the applied split and live stats).
+
+Reads only; reconciling.py calls ``observe_model``. Jobs and the RayService come from the watch
+cache (cache.py); pods and logs are read only for the revisions the planner can act on, so a
+quiet model costs no API request per tick.
+
+Training progress comes from the training pod's log: the workload prints lines
+``molting-progress {"step": 120, "total": 900, "loss": 1.42, "etaSeconds": 610}`` and the
+operator reads the log's tail (RBAC: pods/log get). The pod needs no token, no API access and no
+extra volume for this (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from molting_operator.api.resource import MoltingModel
+from molting_operator.api.status import Phase, TrainingProgress
+from molting_operator.builders import names
+from molting_operator.drivers.cluster import cache, kube, serving
+from molting_operator.drivers.cluster.config import Context
+from molting_operator.planning.observed import (
+    JobKind,
+    JobObservation,
+    JobState,
+    Observed,
+    ServeObservation,
+)
+from molting_operator.planning.planner import desired_revision
+from molting_workloads.contract.errors import ServeConfigError
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_PREFIX = "molting-progress "
+LOG_TAIL_LINES = 40
+_ACTIVE = (Phase.TRAINING, Phase.EVALUATING)
+
+
+def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Observed:
+    status = model.status
+    focus = {desired_revision(model.spec, model.metadata.annotations)}
+    if status.candidate and status.phase in _ACTIVE:
+        focus.add(status.candidate.revision)
+    jobs = observe_jobs(ctx, owner, focus, with_progress=status.phase == Phase.TRAINING)
+    serving_now = bool(status.traffic) or status.phase == Phase.CANARY
+    return Observed(
+        now=ctx.now(),
+        generation=model.metadata.generation,
+        annotations=dict(model.metadata.annotations),
+        jobs=jobs,
+        serve=observe_serve(ctx, owner, model, with_stats=status.phase == Phase.CANARY)
+        if serving_now else None,
+    )
+
+
+# -- Jobs -------------------------------------------------------------------------------------
+
+
+def observe_jobs(
+    ctx: Context, owner: names.Owner, focus: set[str], *, with_progress: bool
+) -> dict[tuple[str, JobKind], JobObservation]:
+    """Every Job of the model by (revision, kind), from the watch cache; summaries and progress
+    (which need the pods) for ``focus`` only."""
+    client = ctx.kube
+    found: dict[tuple[str, JobKind], JobObservation] = {}
+    for job in ctx.children.of_model(cache.JOBS, owner.namespace, owner.name):
+        labels = job["metadata"].get("labels", {})
+        revision, kind = labels.get(names.LABEL_REVISION), labels.get(names.LABEL_KIND)
+        if not revision or kind not in (k.value for k in JobKind):
+            continue
+        kind = JobKind(kind)
+        if job["metadata"]["name"] != names.job_name(owner.name, revision, kind):
+            continue  # not one of ours, whatever its labels say
+        state = job_state(job)
+        observation = JobObservation(revision, kind, state)
+        if revision in focus and state in (JobState.SUCCEEDED, JobState.FAILED):
+            observation = _with_summary(client, owner, observation, job)
+        elif (revision in focus and state == JobState.RUNNING and kind == JobKind.TRAIN
+              and with_progress and ctx.progress_due(job["metadata"]["name"])):
+            observation = _with_progress(client, owner, observation)
+        found[(revision, kind)] = observation
+    return found
+
+
+def job_state(job: dict[str, Any]) -> JobState:
+    """Complete/Failed conditions are final; without them the Job is still running."""
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return JobState.SUCCEEDED
+        if condition.get("type") == "Failed":
+            return JobState.FAILED
+    return JobState.RUNNING
+
+
+def _pods(client: kube.Kube, owner: names.Owner, obs: JobObservation) -> list[dict[str, Any]]:
+    match = names.labels(owner.name, revision=obs.revision, kind=obs.kind)
+    pods = client.list(kube.PODS, owner.namespace, match)
+    return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+
+
+def _terminated(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != container:
+            continue
+        for key in ("state", "lastState"):
+            terminated = (status.get(key) or {}).get("terminated")
+            if terminated:
+                return terminated
+    return None
+
+
+def _with_summary(
+    client: kube.Kube, owner: names.Owner, obs: JobObservation, job: dict[str, Any]
+) -> JobObservation:
+    """The summary from the pod's termination message (JSON), else what went wrong."""
+    wanted_phase = "Succeeded" if obs.state == JobState.SUCCEEDED else "Failed"
+    pods = _pods(client, owner, obs)
+    pods = [p for p in pods if (p.get("status") or {}).get("phase") == wanted_phase] or pods
+    for pod in reversed(pods):
+        terminated = _terminated(pod, obs.kind.value)
+        if terminated is None:
+            continue
+        text = (terminated.get("message") or "").strip()
+        summary = parse_summary(text, obs)
+        if summary is not None:
+            return JobObservation(obs.revision, obs.kind, obs.state, summary=summary)
+        detail = f"exit code {terminated.get('exitCode')} ({terminated.get('reason', '')})"
+        tail = text.splitlines()[-3:] if text else []
+        return JobObservation(obs.revision, obs.kind, obs.state,
+                              message="; ".join([detail, *tail])[:1000])
+    reasons = [c.get("message") or c.get("reason") for c in (job.get("status") or {}).get(
+        "conditions") or [] if c.get("status") == "True"]
+    return JobObservation(obs.revision, obs.kind, obs.state, message="; ".join(
+        r for r in reasons if r) or "no pod with a termination message was found")
+
+
+def parse_summary(text: str, obs: JobObservation) -> dict[str, Any] | None:
+    """A TrainSummary/EvalSummary wire dict, when ``text`` is one for this Job."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("revision") != obs.revision:
+        return None
+    if data.get("kind", obs.kind.value) != obs.kind.value:
+        return None
+    return data
+
+
+def _with_progress(client: kube.Kube, owner: names.Owner, obs: JobObservation) -> JobObservation:
+    running = [p for p in _pods(client, owner, obs) if (p.get("status") or {}).get("phase") == "Running"]
+    if not running:
+        return obs
+    pod = running[-1]["metadata"]["name"]
+    path = kube.PODS.path(owner.namespace, pod, "log")
+    try:
+        log = client.text(path, {"container": obs.kind.value, "tailLines": str(LOG_TAIL_LINES)})
+    except kube.ApiError as error:
+        logger.debug("Cannot read the log of %s/%s: %s", owner.namespace, pod, error)
+        return obs
+    progress = parse_progress(log)
+    return JobObservation(obs.revision, obs.kind, obs.state, progress=progress) if progress else obs
+
+
+def parse_progress(log: str) -> dict[str, Any] | None:
+    """The last valid progress line of a log tail, as TrainingProgress wire data."""
+    for line in reversed(log.splitlines()):
+        if not line.startswith(PROGRESS_PREFIX):
+            continue
+        try:
+            return TrainingProgress.model_validate_json(line[len(PROGRESS_PREFIX):]).to_wire()
+        except ValidationError:
+            continue
+    return None
+
+
+# -- the Serve app ----------------------------------------------------------------------------
+
+
+def observe_serve(
+    ctx: Context, owner: names.Owner, model: MoltingModel, *, with_stats: bool
+) -> ServeObservation:
+    target = serving.ServeTarget.of(owner, model.spec)
+    if target.dashboard:
+        try:
+            applied = ctx.serve.deployed_weights(target)
+        except ServeConfigError as error:
+            return ServeObservation(reachable=False, error=f"Ray at {target.dashboard}: {error}")
+    else:
+        applied = _ray_service_weights(ctx, owner, model)
+        if applied is None:
+            return ServeObservation(reachable=False, error="the RayService does not exist yet")
+    stats = ctx.serve.stats(target) if with_stats else None
+    return ServeObservation(reachable=True, applied=applied, stats=stats)
+
+
+def _ray_service_weights(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict | None:
+    """The split in the RayService's serveConfigV2 (KubeRay applies it in place)."""
+    name = names.ray_service_name(owner.name, model.spec)
+    body = ctx.children.get(cache.RAYSERVICES, owner.namespace, name)
+    if body is None:
+        return None  # not seen (yet): apply.py reads the API before it creates or patches
+    try:
+        config = yaml.safe_load((body.get("spec") or {}).get("serveConfigV2") or "") or {}
+    except yaml.YAMLError:
+        return {}
+    return serving.weights_of(config, owner.name) or {}

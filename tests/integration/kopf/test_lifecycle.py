@@ -1,0 +1,271 @@
+"""The whole lifecycle under Kopf against the kmock API server: train → evaluate → serve → canary
+→ promote; automatic and manual rollback; failed gates; a restart in the middle of a canary.
+
+kmock has no Job controller or kubelet: the tests play them (``Cluster.finish_job``), and a fake
+Serve seam scripts the live stats the canary analysis reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from kopfkit import (
+    CONFIGMAPS,
+    JOBS,
+    META_HEAVY,
+    MODELS,
+    RAYSERVICES,
+    Cluster,
+    FakeServe,
+    dataset,
+    eval_summary,
+    eventually,
+    model,
+    train_summary,
+)
+
+from molting_operator.api.revision import revision_id
+from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.drivers.cluster import metrics
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def revision_of(body: dict, token: str | None = None) -> str:
+    return revision_id(MoltingModelSpec.model_validate(body["spec"]), token)
+
+
+def served_weights(ray_service: dict) -> dict[str, int]:
+    """The split the RayService asks Serve for (the Ingress's user_config)."""
+    config = yaml.safe_load(ray_service["spec"]["serveConfigV2"])
+    ingress = next(d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress")
+    return {r["revision"]: r["weight"] for r in ingress["user_config"]["revisions"] if r["weight"]}
+
+
+def weight_history(cluster: Cluster) -> list[dict[str, int]]:
+    """Every distinct split the RayService went through, in order."""
+    out: list[dict[str, int]] = []
+    for version in cluster.history(RAYSERVICES, "mm"):
+        weights = served_weights(version)
+        if not out or out[-1] != weights:
+            out.append(weights)
+    return out
+
+
+def phase_is(cluster: Cluster, phase: str):
+    return lambda: cluster.status().get("phase") == phase and cluster.status()
+
+
+async def train_and_evaluate(cluster: Cluster, rev: str, metrics_=None, stable=None) -> None:
+    """Play both Jobs of ``rev`` to success (the operator must create each first)."""
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"), what=f"training Job of {rev}")
+    await cluster.finish_job(f"mm-{rev}-train", train_summary("mm", rev))
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"), what=f"eval Job of {rev}")
+    kwargs = {"metrics": metrics_} if metrics_ else {}
+    await cluster.finish_job(f"mm-{rev}-eval", eval_summary(rev, stable=stable, **kwargs))
+
+
+async def serve_first_revision(cluster: Cluster, operator_factory):
+    """Apply a model and play its first revision into Serving; the revision and the operator."""
+    await cluster.create(CONFIGMAPS, dataset())
+    operator = await operator_factory()
+    body = model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await train_and_evaluate(cluster, rev)
+    await eventually(phase_is(cluster, "Serving"), what="first revision serving")
+    return rev, operator
+
+
+async def new_revision(cluster: Cluster, learning_rate: float = 1e-4) -> str:
+    patched = await cluster.patch(MODELS, "mm", {"spec": {"training": {"learningRate": learning_rate}}})
+    return revision_of(patched)
+
+
+async def test_apply_creates_the_training_job_with_the_right_spec(operator_factory, cluster):
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+
+    job = await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"), what="training Job")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.test/molting-workloads:1"
+    assert container["command"] == ["molting", "train", "--request", "/etc/molting/request.yaml"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["nodeSelector"] == {"pool": "gpu", "gpu": "h100"}
+    assert pod["automountServiceAccountToken"] is False
+    assert job["metadata"]["ownerReferences"][0]["uid"] == cluster.get(MODELS, "mm")["metadata"]["uid"]
+    request = yaml.safe_load(cluster.get(CONFIGMAPS, f"mm-{rev}-train-request")["data"]["request.yaml"])
+    assert request["revision"] == rev
+    assert request["dataset"] == "/data/dataset/dataset.jsonl"
+    assert request["outputDir"] == f"/artifacts/mm/{rev}"
+    status = await eventually(phase_is(cluster, "Training"))
+    assert status["candidate"]["revision"] == rev
+    assert status["observedGeneration"] == 1
+    events = await eventually(lambda: cluster.events(), what="an Event")  # posted in the background
+    assert [e["reason"] for e in events] == ["TrainingStarted"]
+
+
+async def test_training_progress_reaches_the_status(operator_factory, cluster):
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    await cluster.run_pod(f"mm-{rev}-train", "loading\nmolting-progress {\"step\": 3, \"total\": 30, "
+                          "\"loss\": 2.5}\nmolting-progress {\"step\": 12, \"total\": 30, \"loss\": 1.9, "
+                          "\"etaSeconds\": 40}\nnot json\n")
+
+    progress = await eventually(lambda: cluster.status().get("progress"), what="progress")
+    assert progress == {"step": 12, "total": 30, "loss": 1.9, "etaSeconds": 40.0}
+
+
+async def test_a_trained_revision_is_evaluated_then_served_at_100_percent(operator_factory, cluster):
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    await cluster.finish_job(f"mm-{rev}-train", train_summary("mm", rev))
+
+    job = await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"), what="eval Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["molting", "eval"]
+    request = yaml.safe_load(cluster.get(CONFIGMAPS, f"mm-{rev}-eval-request")["data"]["request.yaml"])
+    assert request["adapter"] == f"/artifacts/mm/{rev}/adapter"
+    assert "stableAdapter" not in request
+    await eventually(phase_is(cluster, "Evaluating"))
+
+    await cluster.finish_job(f"mm-{rev}-eval", eval_summary(rev))
+    ray_service = await eventually(lambda: cluster.get(RAYSERVICES, "mm"), what="RayService")
+    assert served_weights(ray_service) == {rev: 100}
+    status = await eventually(phase_is(cluster, "Serving"))
+    assert status["stable"]["revision"] == rev
+    assert status["traffic"] == [{"revision": rev, "weight": 100}]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    await eventually(lambda: {"TrainingSucceeded", "EvaluationStarted", "GatesPassed", "Promoted"}
+                     <= {e["reason"] for e in cluster.events()}, what="the Events")
+
+
+async def test_a_new_revision_that_passes_its_gates_walks_the_canary_steps(
+    operator_factory, cluster, serve: FakeServe
+):
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    serve.healthy(first, second)
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+
+    await eventually(phase_is(cluster, "Canary"), what="canary")
+    status = await eventually(phase_is(cluster, "Serving"), what="promotion", timeout=30)
+    assert status["stable"]["revision"] == second
+    assert status["previous"]["revision"] == first
+    assert weight_history(cluster) == [
+        {first: 100}, {first: 90, second: 10}, {first: 50, second: 50}, {second: 100}]
+    assert (serve.probes[0]) == ("mm", second)
+    request = yaml.safe_load(cluster.get(CONFIGMAPS, f"mm-{second}-eval-request")["data"]["request.yaml"])
+    assert request["stableRevision"] == first
+    # The cluster part of the RayService never changed: only serveConfigV2 did.
+    clusters = {json.dumps(v["spec"]["rayClusterConfig"], sort_keys=True)
+                for v in cluster.history(RAYSERVICES, "mm")}
+    assert len(clusters) == 1
+    assert metrics.REGISTRY.get_sample_value(
+        "molting_phase_transitions_total", {"from_phase": "Canary", "to_phase": "Serving"}) >= 1
+
+
+async def test_a_failing_live_analysis_rolls_back_automatically(
+    operator_factory, cluster, serve: FakeServe
+):
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    serve.healthy(first)
+    serve.meta_heavy(second)
+    before = metrics.REGISTRY.get_sample_value("molting_rollbacks_total", {"trigger": "auto"}) or 0
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+
+    status = await eventually(phase_is(cluster, "RolledBack"), what="rollback")
+    assert status["stable"]["revision"] == first
+    assert status["traffic"] == [{"revision": first, "weight": 100}]
+    assert status["history"][-1]["revision"] == second
+    assert status["history"][-1]["outcome"] == "RolledBack"
+    assert weight_history(cluster) == [{first: 100}, {first: 90, second: 10}, {first: 100}]
+    warning = (await eventually(lambda: cluster.events("AnalysisFailed")))[0]
+    assert warning["type"] == "Warning" and "meta-language" in warning["message"]
+    assert metrics.REGISTRY.get_sample_value("molting_rollbacks_total", {"trigger": "auto"}) == before + 1
+
+
+async def test_a_rollback_annotation_puts_the_previous_revision_back(
+    operator_factory, cluster, serve: FakeServe
+):
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    serve.healthy(first, second)
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+    await eventually(lambda: cluster.status().get("stable", {}).get("revision") == second,
+                     what="second promoted", timeout=30)
+
+    await cluster.patch(MODELS, "mm", {"metadata": {"annotations": {"molting.dev/rollback": "t1"}}})
+
+    status = await eventually(phase_is(cluster, "RolledBack"), what="manual rollback")
+    assert status["stable"]["revision"] == first
+    assert status["previous"]["revision"] == second
+    assert status["handledTokens"] == {"rollback": "t1"}
+    assert weight_history(cluster)[-1] == {first: 100}
+    assert (await eventually(lambda: cluster.events("ManualRollback")))[0]["message"] == f"Rolled back from {second} to {first}"
+
+
+async def test_failed_gates_keep_the_stable_revision_serving(operator_factory, cluster):
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    await train_and_evaluate(cluster, second, metrics_=META_HEAVY, stable=eval_summary(first).metrics)
+
+    status = await eventually(phase_is(cluster, "GateFailed"), what="gates failed")
+    assert status["stable"]["revision"] == first
+    assert status["traffic"] == [{"revision": first, "weight": 100}]
+    assert weight_history(cluster) == [{first: 100}]
+    gates = next(c for c in status["conditions"] if c["type"] == "GatesPassed")
+    assert gates["status"] == "False" and "metaLanguage" in gates["message"]
+    warning = (await eventually(lambda: cluster.events("GatesFailed")))[0]
+    assert warning["type"] == "Warning" and f"{first} keeps serving" in warning["message"]
+
+
+async def test_an_operator_restarted_mid_canary_resumes_without_a_second_job(
+    operator_factory, cluster, serve: FakeServe
+):
+    first, operator = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    serve.healthy(first, second)
+    await cluster.patch(MODELS, "mm", {"spec": {"serving": {"rollout": {"steps": [
+        {"weight": 10, "duration": "1s"}, {"weight": 50, "duration": "1h"},
+        {"weight": 100, "duration": "0s"}]}}}})
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+    await eventually(lambda: cluster.status().get("canaryWeight") == 50, what="canary at 50%")
+
+    await operator.stop()
+    creates_before = cluster.creates(JOBS)
+    await operator_factory()
+    await cluster.patch(MODELS, "mm", {"metadata": {"annotations": {"molting.dev/promote": "go"}}})
+
+    status = await eventually(phase_is(cluster, "Serving"), what="promotion after restart")
+    assert status["stable"]["revision"] == second
+    assert status["previous"]["revision"] == first
+    assert cluster.creates(JOBS) == creates_before  # not even tried: the status says where it was
+    trains = [j for j in cluster.all(JOBS) if j["metadata"]["labels"]["molting.dev/revision"] == second]
+    assert sorted(j["metadata"]["name"] for j in trains) == [f"mm-{second}-eval", f"mm-{second}-train"]
+
+
+async def test_a_deleted_model_is_released_by_the_operator(operator_factory, cluster):
+    """kopf puts a finalizer on objects with timers; deleting must still go through."""
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    assert cluster.get(MODELS, "mm")["metadata"]["finalizers"] == ["operator.molting.dev/finalizer"]
+
+    await cluster.delete(MODELS, "mm")
+
+    await eventually(lambda: cluster.get(MODELS, "mm") is None, what="the model gone")
+    assert first
