@@ -300,12 +300,20 @@ def main() -> None:
     parser.add_argument("--reweight-s", type=float, default=120.0, help="time cap of the reweight load")
     parser.add_argument("--reweight-max", type=int, default=5000, help="request cap of the reweight load")
     parser.add_argument("--switches", type=int, default=60, help="calls per adapter-switch measurement")
+    parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the Ray processes (e.g. Serve tuning flags)")
+    parser.add_argument("--phases", default="paths,reweights,switch", help="which phases to run")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
 
+    # Serve reads its flags at import: this driver keeps the defaults, the Ray processes that
+    # ray.init starts below inherit --ray-env.
     from ray import serve
 
     from molting_workloads.contract.serve_config import GENERATOR
     from molting_workloads.serving import local
+
+    os.environ.update(dict(kv.split("=", 1) for kv in args.ray_env))
 
     OUT.mkdir(parents=True, exist_ok=True)
     base, adapters = make_model_and_adapters(OUT / "adapters")
@@ -320,9 +328,12 @@ def main() -> None:
         report["cold_start_s"] = round(time.perf_counter() - t, 1)
         handle = serve.get_deployment_handle(GENERATOR, app_name=cfg.name)
         report["filter_alone"] = filter_cost()
-        report["paths"] = phase_paths(url, handle, adapters, args)
-        report["reweights"] = phase_reweights(cfg, url, args)
-        report["adapter_switch"] = phase_adapter_switch(handle, adapters, args)
+        if "paths" in phases:
+            report["paths"] = phase_paths(url, handle, adapters, args)
+        if "reweights" in phases:
+            report["reweights"] = phase_reweights(cfg, url, args)
+        if "switch" in phases:
+            report["adapter_switch"] = phase_adapter_switch(handle, adapters, args)
     finally:
         local.shutdown()
     (OUT / "serve_load.json").write_text(json.dumps(report, indent=2) + "\n")
