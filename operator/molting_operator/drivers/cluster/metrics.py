@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 from molting_operator.api.status import Phase, Reason
 from molting_operator.planning.actions import Action, EmitEvent
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The process's own series too (resident memory, CPU seconds, GC), as on the default registry.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 RECONCILES = Counter(
     "molting_reconciles", "Reconciles of a MoltingModel, by trigger and result.",

@@ -29,6 +29,8 @@ from molting_operator.planning.actions import EmitEvent
 from molting_workloads.contract.errors import ServeConfigError, SpecError
 
 Logger = logging.Logger | logging.LoggerAdapter
+_EXPECTED = (kopf.TemporaryError, kopf.PermanentError, SpecError, apply.DependencyError,
+             kube.ApiError, ServeConfigError)
 
 
 def reconcile(
@@ -45,7 +47,12 @@ def reconcile(
             _reconcile(ctx, namespace, name, logger, body)
         except Exception as error:
             metrics.RECONCILES.labels(trigger, "error").inc()
-            raise translate(ctx, error, retry) from error
+            if not isinstance(error, _EXPECTED):  # a bug: keep its traceback in the log
+                logger.error("Unexpected failure reconciling %s/%s", namespace, name, exc_info=True)
+            signal = translate(ctx, error, retry)
+            if signal is error:
+                raise
+            raise signal from error
     metrics.RECONCILES.labels(trigger, "ok").inc()
 
 
