@@ -4,12 +4,14 @@ the properties of strip and of the streaming filter."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from molting_workloads import language
 from molting_workloads.language import (
     DEFAULT_PATTERNS,
     SEED_PATTERNS,
@@ -55,6 +57,16 @@ def test_seed_patterns_come_first_and_verbatim() -> None:
     ("Visit example.com today. Thanks.", ["Visit example.com today.", "Thanks."]),
     ("(It works.) Next one.", ["(It works.)", "Next one."]),
     ("  ", []),
+    ("The U.S. economy grew. Prices fell.", ["The U.S. economy grew.", "Prices fell."]),
+    ("Ask Prof. Chen. She knows.", ["Ask Prof. Chen.", "She knows."]),
+    ("Is it?! Yes.", ["Is it?!", "Yes."]),
+    ('"Why?" she asked. He shrugged.', ['"Why?" she asked.', "He shrugged."]),
+    ("Para one.\n\nPara two.", ["Para one.", "Para two."]),
+    ("Version 2.0.1 is out. Update now.", ["Version 2.0.1 is out.", "Update now."]),
+    ("a) first\nb) second", ["a) first", "b) second"]),
+    ("Run this:\n```\nx = 1. y = 2\n# Let me check\n```\nDone.",
+     ["Run this:", "```\nx = 1. y = 2\n# Let me check\n```", "Done."]),
+    ("Wait\u2026 The end.", ["Wait\u2026", "The end."]),
 ])
 def test_split_sentences(text: str, expected: list[str]) -> None:
     sentences = split_sentences(text)
@@ -112,9 +124,37 @@ def _is_subsequence(small: str, big: str) -> bool:
     return all(ch in it for ch in small)
 
 
+def _is_built_from_input(text: str, out: str) -> bool:
+    """The precise "never adds text" rule. Without fallback, ``out`` is the input's non-meta
+    sentences in order, each pair joined by one of the whitespace gaps that lay between them in
+    the input. With fallback, ``out`` is the tail (possibly all) of one input sentence."""
+    sentences = split_sentences(text)
+    kept = [s for s in sentences if not META.is_meta_sentence(s.text)]
+    if not kept:
+        return any(s.text.endswith(out) for s in sentences) if out else not sentences
+    pos = 0
+    for k, sent in enumerate(kept):
+        if k:
+            index = sentences.index(sent)
+            previous = sentences.index(kept[k - 1])
+            gaps = {text[a.end : b.start] for a, b in
+                    zip(sentences[previous:index], sentences[previous + 1 : index + 1], strict=True)}
+            gap = next((g for g in sorted(gaps, key=len, reverse=True) if out.startswith(g, pos)),
+                       None)
+            if gap is None:
+                return False
+            pos += len(gap)
+        if not out.startswith(sent.text, pos):
+            return False
+        pos += len(sent.text)
+    return pos == len(out)
+
+
 SENTENCES = st.sampled_from([r["text"] for r in LABELLED])
 TEXTS = st.one_of(
-    st.lists(st.tuples(SENTENCES, st.sampled_from([" ", "\n", "  ", "\n\n", " \n"])), max_size=8)
+    st.lists(st.tuples(SENTENCES, st.sampled_from([" ", "\n", "  ", "\n\n", " \n", "", "... ",
+                                                   '" ', "\n1. ", "\n- ", "\n```\n"])),
+             max_size=8)
     .map(lambda parts: "".join(s + sep for s, sep in parts)),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200),
     st.lists(st.one_of(SENTENCES, st.text(max_size=30)), max_size=6).map(" ".join),
@@ -126,19 +166,33 @@ TEXTS = st.one_of(
 def test_strip_properties(text: str) -> None:
     result = META.strip(text)
     assert _is_subsequence(result.text, text), "strip added text"
+    assert _is_built_from_input(text, result.text), "strip output is not made of input pieces"
     if text.strip():
         assert result.text.strip(), "strip returned an empty answer"
     again = META.strip(result.text)
     assert again.text == result.text, "strip is not idempotent"
 
 
-@settings(max_examples=200, deadline=None)
-@given(text=TEXTS, chunk=st.integers(min_value=1, max_value=12))
-def test_stream_filter_equals_strip(text: str, chunk: int) -> None:
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=40))
+def test_stream_filter_in_any_chunking_equals_strip(text: str, cuts: list[int]) -> None:
+    bounds = [0, *sorted(c for c in cuts if c < len(text)), len(text)]
     stream = StreamFilter(META)
-    out = "".join(stream.feed(text[i : i + chunk]) for i in range(0, len(text), chunk))
+    out = "".join(stream.feed(text[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
     out += stream.flush()
-    assert out == META.strip(text).text
+    expected = META.strip(text)
+    assert out == expected.text == stream.text
+    assert (stream.removed, stream.fallback) == (expected.removed, expected.fallback)
+
+
+UNSCREENED = MetaLanguage(["zq(?=zq)"])  # a lookahead turns the whole-text shortcut off
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_whole_text_shortcut_never_changes_an_answer(text: str) -> None:
+    assert META.strip(text) == UNSCREENED.strip(text)
+    assert META.find(text) == UNSCREENED.find(text)
 
 
 def test_stream_filter_releases_finished_sentences_early() -> None:
@@ -148,3 +202,82 @@ def test_stream_filter_releases_finished_sentences_early() -> None:
     assert stream.feed("lyze more. Bye.") == ""
     assert stream.flush() == " Bye."
     assert stream.removed == ["Let me analyze more."]
+
+
+def test_stream_filter_reports_removals_as_they_happen() -> None:
+    stream = StreamFilter(META)
+    assert stream.feed("Let me check the facts. Paris is the capital") == ""
+    assert stream.removed == ["Let me check the facts."]
+    assert stream.feed(". ") == ""
+    assert stream.flush() == "Paris is the capital."
+    with pytest.raises(RuntimeError):
+        stream.feed("more")
+
+
+def test_stream_filter_keeps_the_never_empty_rule() -> None:
+    stream = StreamFilter(META)
+    out = stream.feed("Let me think. ") + stream.feed("I'll first check.") + stream.flush()
+    assert out == META.strip("Let me think. I'll first check.").text and out
+    assert stream.fallback
+
+
+def test_a_removed_sentence_does_not_glue_paragraphs() -> None:
+    text = "Paris is the capital.\nLet me also check the history.\n\nIt was founded long ago."
+    assert META.strip(text).text == "Paris is the capital.\n\nIt was founded long ago."
+
+
+def test_quoted_speech_and_code_are_not_meta() -> None:
+    assert not META.contains('In the story, Anna says, "Let me think about it," and walks away.')
+    assert not META.contains("She wrote “I’ll first check the map” on the card.")
+    code = "Use this:\n```python\n# Let me check the input first\nx = load()\n```"
+    assert META.strip(code).text == code.strip()
+
+
+def test_conversational_uses_are_not_meta() -> None:
+    for sentence in ("Let me know if you have questions.", "I'll be happy to help.",
+                     "First, preheat the oven to 180 °C.", "Step 1: Mix the flour and sugar.",
+                     "Let me give you an example.", "Let's add the eggs now."):
+        assert not META.is_meta_sentence(sentence), sentence
+    assert META.is_meta_sentence("Step 1: I will analyze the question.")
+
+
+def test_find_gives_every_pattern_hit_with_its_sentence() -> None:
+    text = "Fine. Okay, so the user is asking about tides. Tides follow the Moon."
+    spans = META.find(text)
+    assert spans and {s.sentence for s in spans} == {"Okay, so the user is asking about tides."}
+    assert any(text[s.start : s.end].lower() == "the user is asking" for s in spans)
+
+
+def test_patterns_that_match_everything_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"pattern '\(\?:maybe\)\?'.*empty string"):
+        MetaLanguage(["(?:maybe)?"])
+    assert MetaLanguage(["as requested"], builtin=False).patterns[0][0] == "as requested"
+
+
+@pytest.mark.parametrize("text", [
+    'She said, "see you at noon."... my approach would be to compare. Fine.',
+    "Let me check.\n```\n# Let me check\nx = 1\n```\nDone. I'll first look. Ok?! Yes.",
+    "1. Let me think.\n2. Paris is the capital.\n\n- I'll now review it.\n- Done",
+], ids=["dots-after-a-quote", "code-fence", "list-items"])
+def test_stream_filter_fed_one_character_at_a_time_equals_strip(text: str) -> None:
+    stream = StreamFilter(META)
+    out = "".join(stream.feed(ch) for ch in text) + stream.flush()
+    assert out == META.strip(text).text
+
+
+@pytest.mark.parametrize("pattern", DEFAULT_PATTERNS, ids=range(len(DEFAULT_PATTERNS)))
+def test_every_builtin_match_contains_a_trigger_word(pattern: str) -> None:
+    """The whole-text shortcut skips texts without a trigger word. That is sound only if every
+    sentence a built-in pattern matches, in any surroundings, brings a trigger with it."""
+    regex = re.compile(pattern, re.IGNORECASE)
+    triggers = re.compile(language._TRIGGERS, re.IGNORECASE)
+    around = st.sampled_from(["", " ", "\n", "qu", "x.", "(", '"', "s", "'"])
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(around, st.from_regex(pattern.removeprefix("^"), fullmatch=True), around)
+    def check(before: str, match: str, after: str) -> None:
+        text = before + match + after
+        if regex.search(text.strip()):
+            assert triggers.search(text), text
+
+    check()
