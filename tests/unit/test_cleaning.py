@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from molting_workloads.cleaning import clean_dataset, split
+from molting_workloads.cleaning import DatasetLinesError, clean_dataset, split
 from molting_workloads.contract.errors import DatasetError
 from molting_workloads.contract.policies import CleaningPolicy
 
@@ -53,6 +54,12 @@ BAD_LINES = [
     (json.dumps({"messages": [{"role": "user", "content": "hi"}]}), "no assistant turn"),
     (json.dumps({"prompt": "hi"}), "missing field 'completion'"),
     (json.dumps(["a", "list"]), "expected a JSON object"),
+    (json.dumps({"messages": [{"role": "user", "content": "hi"},
+                              {"role": "assistant", "content": ["not", "text"]}]}), "must be a string"),
+    (json.dumps({"messages": []}), "must be a non-empty list"),
+    (json.dumps({"messages": [{"role": "system", "content": "Be nice."},
+                              {"role": "assistant", "content": "Hello, how are you?"}]}), "no user turn"),
+    (json.dumps({"prompt": "hi", "completion": 7}), "'completion' must be a string"),
 ]
 
 
@@ -67,6 +74,7 @@ def test_each_bad_line_is_rejected_with_its_number_and_reason(
     rejects = read(tmp_path / "out" / "rejects.jsonl")
     assert report.bad_lines == 1 and rejects[0]["line"] == 4
     assert reason in rejects[0]["reason"] and rejects[0]["text"] == line
+    assert report.bad_by_reason == {rejects[0]["kind"]: 1}
 
 
 def test_too_many_bad_lines_fail_with_a_clear_error(tmp_path: Path) -> None:
@@ -147,3 +155,111 @@ def test_cli_reports_bad_input_and_exits_non_zero(tmp_path: Path) -> None:
                             str(tmp_path / "o"), "--validation-split", "0.7"],
                            capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "--validation-split" in wrong.stderr
+
+
+def test_bad_lines_are_counted_by_kind_and_bytes_that_are_not_utf8_are_a_reason(
+    tmp_path: Path, dataset: Path
+) -> None:
+    good = dataset.read_bytes().splitlines()
+    bad = [b"\xff\xfe broken", json.dumps({"messages": [{"role": "bot", "content": "x"}]}).encode(),
+           json.dumps({"messages": [{"content": "x"}]}).encode()]
+    src = tmp_path / "mixed.jsonl"
+    src.write_bytes(b"\n".join(good[:2] + bad + good[2:]) + b"\n")
+    report = clean_dataset(src, tmp_path / "out", CleaningPolicy(max_bad_fraction=0.5))
+    assert report.bad_by_reason == {"invalid-utf8": 1, "unknown-role": 1, "missing-role": 1}
+    rejects = read(tmp_path / "out" / "rejects.jsonl")
+    assert [(r["line"], r["kind"]) for r in rejects] == [
+        (3, "invalid-utf8"), (4, "unknown-role"), (5, "missing-role")]
+    assert report.examples == len(good) and report.lines_read == len(good) + 3
+
+
+def test_the_error_lists_the_first_bad_lines(tmp_path: Path) -> None:
+    lines = [chat("Q?", PLAIN_ANSWER)] + ["{oops"] * 8
+    with pytest.raises(DatasetLinesError) as caught:
+        clean_dataset(write(tmp_path / "b.jsonl", lines), tmp_path / "out", CleaningPolicy())
+    assert [p.line for p in caught.value.problems] == [2, 3, 4, 5, 6]
+    assert "8 of 9 lines are malformed" in str(caught.value)
+
+
+def test_a_dataset_with_nothing_left_fails_but_keeps_its_report(tmp_path: Path) -> None:
+    src = write(tmp_path / "m.jsonl", [chat(f"Q{i}?", META_ANSWER) for i in range(3)])
+    with pytest.raises(DatasetError, match="no examples left after cleaning: 3 dropped"):
+        clean_dataset(src, tmp_path / "out", CleaningPolicy(meta_language="drop-examples"))
+    report = json.loads((tmp_path / "out" / "cleaning-report.json").read_text())
+    assert report["examples_dropped_meta"] == 3 and report["train"] == 0
+
+
+def test_extra_patterns_are_applied_and_bad_ones_refused(tmp_path: Path) -> None:
+    src = write(tmp_path / "x.jsonl", [chat("Q?", "As requested, here it is. Paris is the capital."),
+                                       chat("R?", PLAIN_ANSWER)])
+    report = clean_dataset(src, tmp_path / "out",
+                           CleaningPolicy(extra_patterns=[r"\bas requested\b"], dedupe=False))
+    assert report.meta_examples == 1 and report.meta_sentences_removed == 1
+    with pytest.raises(ValueError, match="invalid meta-language pattern"):
+        clean_dataset(src, tmp_path / "out2", CleaningPolicy(extra_patterns=["(unclosed"]))
+
+
+def test_sample_changes_hold_at_most_ten(tmp_path: Path) -> None:
+    lines = [chat(f"Q{i}?", f"Let me check the facts. The answer is {i} apples today.")
+             for i in range(15)]
+    report = clean_dataset(write(tmp_path / "s.jsonl", lines), tmp_path / "out", CleaningPolicy())
+    assert len(report.sample_changes) == 10 and report.meta_sentences_removed == 15
+    assert report.sample_changes[0]["after"] == "The answer is 0 apples today."
+
+
+@pytest.mark.parametrize(("n", "fraction", "expected"), [
+    (1000, 0.1, 100), (1000, 0.25, 250), (3, 0.1, 1), (2, 0.1, 1), (1, 0.1, 0), (10, 0.45, 4),
+])
+def test_split_sizes(n: int, fraction: float, expected: int) -> None:
+    examples = [[{"role": "user", "content": f"q{i}"}] for i in range(n)]
+    train, validation = split(examples, fraction, seed=3)
+    assert len(validation) == expected and len(train) == n - expected
+    assert sorted(map(str, train + validation)) == sorted(map(str, examples))
+
+
+def test_the_same_seed_writes_the_same_files(tmp_path: Path, dataset: Path) -> None:
+    clean_dataset(dataset, tmp_path / "a", CleaningPolicy(seed=5))
+    clean_dataset(dataset, tmp_path / "b", CleaningPolicy(seed=5))
+    for name in ("train.jsonl", "validation.jsonl", "cleaning-report.json"):
+        a, b = (tmp_path / d / name for d in ("a", "b"))
+        assert a.read_text().replace(str(tmp_path / "a"), "") == \
+            b.read_text().replace(str(tmp_path / "b"), ""), name
+
+
+@pytest.fixture(scope="module")
+def cli():
+    from molting_operator import cli as operator_cli
+
+    if not any(c.name == "clean" or getattr(c.callback, "__name__", "") == "clean"
+               for c in operator_cli.app.registered_commands):
+        operator_cli._register_more()
+    return operator_cli.app
+
+
+def test_cli_prints_a_summary(tmp_path: Path, dataset: Path, cli) -> None:
+    out = CliRunner().invoke(cli, ["clean", str(dataset), "--output-dir", str(tmp_path / "o"),
+                                   "--validation-split", "0.2", "--seed", "7"])
+    assert out.exit_code == 0, out.output
+    assert "21 lines: 0 bad" in out.output and "10 with meta-language" in out.output
+    assert "-> 17 train, 4 validation" in out.output  # 21 * 0.2 rounds to 4
+    assert (tmp_path / "o" / "cleaning-report.json").is_file()
+
+
+def test_cli_names_file_and_line_of_each_bad_line(tmp_path: Path, cli) -> None:
+    src = write(tmp_path / "d.jsonl", [chat("Q?", PLAIN_ANSWER), "{oops", "[1]"])
+    out = CliRunner().invoke(cli, ["clean", str(src), "-o", str(tmp_path / "o")])
+    assert out.exit_code == 2
+    assert f"error: {src}:2: invalid JSON" in out.output
+    assert f"error: {src}:3: expected a JSON object, got list" in out.output
+    assert "2 of 3 lines are malformed" in out.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--extra-pattern", "(bad"], "error: --extra-pattern: invalid meta-language pattern '(bad'"),
+    (["--policy", "shred"], "error: --policy"),
+    (["--format", "csv"], "error: --format: 'csv' is not one of"),
+])
+def test_cli_refuses_bad_options(tmp_path: Path, dataset: Path, cli, args: list[str],
+                                 message: str) -> None:
+    out = CliRunner().invoke(cli, ["clean", str(dataset), "-o", str(tmp_path / "o"), *args])
+    assert out.exit_code == 2 and message in out.output

@@ -1,8 +1,9 @@
-"""`molting clean`: validate every JSONL line, remove meta-language by policy, dedupe, split.
+"""`molting clean` and the training Job's first step: validate every JSONL line, remove
+meta-language by policy, dedupe, and split train/validation deterministically.
 
-Nothing is silently dropped: every bad line goes to ``rejects.jsonl`` with its line number and
-reason, every removal is counted in ``cleaning-report.json``, and a dataset that is more than
-``max_bad_fraction`` bad fails with a ``DatasetError``.
+Nothing is silently dropped: every bad line goes to ``rejects.jsonl`` with its line number, kind
+and reason, every removal is counted in ``cleaning-report.json``, and a dataset with more than
+``max_bad_fraction`` bad lines fails with a ``DatasetLinesError`` naming the first ones.
 """
 
 from __future__ import annotations
@@ -11,169 +12,214 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molting_workloads.contract.errors import DatasetError
+from molting_workloads.contract.errors import DatasetError, Problem
 from molting_workloads.contract.policies import CleaningPolicy, MetaLanguagePolicy
 from molting_workloads.language import MetaLanguage
 
 ROLES = ("system", "user", "assistant")
+FORMATS = ("auto", "messages", "prompt-completion")
 SAMPLE_CHANGES = 10
 _MIN_WORDS = 3  # an assistant turn with fewer words left is not substantive
+_SHOWN_PROBLEMS = 5
 
 
 class LineError(ValueError):
-    """One malformed dataset line."""
+    """One malformed dataset line: a short ``kind`` (counted in the report) and a reason."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        super().__init__(reason)
+
+
+class DatasetLinesError(DatasetError):
+    """Too many malformed lines; ``problems`` holds the first few, each with its line."""
+
+    def __init__(self, file: str, reason: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(file, reason)
 
 
 @dataclass
 class CleaningReport:
+    """What each step did; written as ``cleaning-report.json``."""
+
     input: str
     policy: str
     lines_read: int = 0
     blank_lines: int = 0
     bad_lines: int = 0
-    bad_by_reason: dict[str, int] = field(default_factory=dict)
-    examples: int = 0
-    meta_examples: int = 0
+    bad_by_reason: dict[str, int] = field(default_factory=dict)  # kind -> count
+    examples: int = 0  # valid lines
+    meta_examples: int = 0  # examples with meta-language in an assistant turn
     meta_sentences_removed: int = 0
-    examples_dropped_meta: int = 0
-    fallback_kept: int = 0
+    examples_dropped_meta: int = 0  # by drop-examples, or nothing substantive left
     duplicates_exact: int = 0
     duplicates_normalised: int = 0
     train: int = 0
     validation: int = 0
     rejects_file: str = ""
-    sample_changes: list[dict[str, str]] = field(default_factory=list)
+    sample_changes: list[dict[str, str]] = field(default_factory=list)  # up to 10 before/after
 
 
 def parse_line(raw: str, fmt: str = "auto") -> list[dict[str, str]]:
-    """One JSONL line as chat messages, or LineError saying what is wrong."""
+    """One JSONL line as chat messages, or ``LineError`` saying what is wrong."""
     try:
         row = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise LineError(f"invalid JSON: {error.msg} at column {error.colno}") from None
+        raise LineError("invalid-json", f"invalid JSON: {error.msg} (column {error.colno})") from None
     if not isinstance(row, dict):
-        raise LineError(f"expected a JSON object, got {type(row).__name__}")
+        raise LineError("not-an-object", f"expected a JSON object, got {type(row).__name__}")
     if fmt == "auto":
         fmt = "messages" if "messages" in row else "prompt-completion"
-    if fmt == "messages":
-        return _messages(row)
-    return _prompt_completion(row)
+    return _messages(row) if fmt == "messages" else _prompt_completion(row)
 
 
 def _messages(row: dict[str, Any]) -> list[dict[str, str]]:
-    messages = row.get("messages")
-    if messages is None:
-        raise LineError("missing field 'messages'")
+    if "messages" not in row:
+        raise LineError("missing-field", "missing field 'messages'")
+    messages = row["messages"]
     if not isinstance(messages, list) or not messages:
-        raise LineError("'messages' must be a non-empty list")
+        raise LineError("wrong-type", "'messages' must be a non-empty list")
     out = []
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
-            raise LineError(f"messages[{i}] must be an object")
+            raise LineError("wrong-type", f"messages[{i}] must be an object")
         role, content = msg.get("role"), msg.get("content")
         if role is None:
-            raise LineError(f"messages[{i}]: missing role")
+            raise LineError("missing-role", f"messages[{i}]: missing role")
         if role not in ROLES:
-            raise LineError(f"messages[{i}]: unknown role {role!r} (use {', '.join(ROLES)})")
+            raise LineError("unknown-role",
+                            f"messages[{i}]: unknown role {role!r} (use {', '.join(ROLES)})")
         if not isinstance(content, str):
-            raise LineError(f"messages[{i}].content must be a string")
+            raise LineError("wrong-type", f"messages[{i}].content must be a string")
         if not content.strip():
-            raise LineError(f"messages[{i}]: empty content")
+            raise LineError("empty-content", f"messages[{i}]: empty content")
         out.append({"role": role, "content": content})
     if not any(m["role"] == "assistant" for m in out):
-        raise LineError("no assistant turn")
+        raise LineError("no-assistant-turn", "no assistant turn")
     if not any(m["role"] == "user" for m in out):
-        raise LineError("no user turn")
+        raise LineError("no-user-turn", "no user turn")
     return out
 
 
 def _prompt_completion(row: dict[str, Any]) -> list[dict[str, str]]:
     for key in ("prompt", "completion"):
         if key not in row:
-            raise LineError(f"missing field {key!r} (or use 'messages')")
+            raise LineError("missing-field", f"missing field {key!r} (or use 'messages')")
         if not isinstance(row[key], str):
-            raise LineError(f"{key!r} must be a string")
+            raise LineError("wrong-type", f"{key!r} must be a string")
         if not row[key].strip():
-            raise LineError(f"empty {key!r}")
+            raise LineError("empty-content", f"empty {key!r}")
     return [{"role": "user", "content": row["prompt"]},
             {"role": "assistant", "content": row["completion"]}]
 
 
-def _reason_kind(reason: str) -> str:
-    return re.sub(r"\[\d+\]|'[^']*'|column \d+|: .*$", "", reason).strip()
-
-
-def _normalised(messages: list[dict[str, str]]) -> str:
-    text = "\x1f".join(f"{m['role']}:{m['content']}" for m in messages).lower()
-    return re.sub(r"[\W_]+", " ", text).strip()
-
-
-def _substantive(text: str) -> bool:
-    return len(re.findall(r"\w+", text)) >= _MIN_WORDS
+def _read_lines(src: Path) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or None when it is not UTF-8, raw bytes) for every line."""
+    with src.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            try:
+                yield number, raw.decode("utf-8"), raw
+            except UnicodeDecodeError:
+                yield number, None, raw
 
 
 def clean_dataset(
     input_path: str | Path, output_dir: str | Path, policy: CleaningPolicy, format: str = "auto"
 ) -> CleaningReport:
-    """Clean ``input_path`` into ``output_dir`` (train.jsonl, validation.jsonl, rejects.jsonl,
-    cleaning-report.json)."""
+    """Clean ``input_path`` into ``output_dir``: train.jsonl and validation.jsonl (chat
+    ``messages``), rejects.jsonl and cleaning-report.json.
+
+    Raises ``DatasetError`` for a missing or empty file, a dataset with no usable example, and
+    ``DatasetLinesError`` when more than ``policy.max_bad_fraction`` of its lines are malformed.
+    An invalid extra pattern raises ``ValueError`` naming it.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown dataset format {format!r} (use {', '.join(FORMATS)})")
     src, out = Path(input_path), Path(output_dir)
     if not src.is_file():
         raise DatasetError(str(src), "the dataset file does not exist")
-    out.mkdir(parents=True, exist_ok=True)
     meta = MetaLanguage(policy.extra_patterns)
+    out.mkdir(parents=True, exist_ok=True)
     report = CleaningReport(input=str(src), policy=policy.meta_language.value,
                             rejects_file=str(out / "rejects.jsonl"))
-    examples: list[list[dict[str, str]]] = []
-    rejects = []
-    with src.open(encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
-            report.lines_read += 1
-            if not raw.strip():
-                report.blank_lines += 1
-                continue
-            try:
-                examples.append(parse_line(raw, format))
-            except LineError as error:
-                kind = _reason_kind(str(error))
-                report.bad_by_reason[kind] = report.bad_by_reason.get(kind, 0) + 1
-                rejects.append({"line": number, "reason": str(error), "text": raw.rstrip("\n")[:2000]})
-    report.bad_lines = len(rejects)
-    with (out / "rejects.jsonl").open("w") as handle:
-        for row in rejects:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    content_lines = report.lines_read - report.blank_lines
-    if content_lines == 0:
-        raise DatasetError(str(src), "the dataset is empty")
-    if report.bad_lines / content_lines > policy.max_bad_fraction:
-        first = "; ".join(f"line {r['line']}: {r['reason']}" for r in rejects[:5])
-        raise DatasetError(
-            str(src),
-            f"{report.bad_lines} of {content_lines} lines are malformed "
-            f"({report.bad_lines / content_lines:.0%} > maxBadFraction {policy.max_bad_fraction:.0%});"
-            f" first: {first}; all in {out / 'rejects.jsonl'}",
-        )
-    report.examples = len(examples)
+    examples, rejects = _validate(src, format, report)
+    _write_rows(out / "rejects.jsonl", rejects)
+    _check_bad_fraction(src, report, rejects, policy.max_bad_fraction)
+
     cleaned = [c for c in (_apply_policy(ex, meta, policy, report) for ex in examples) if c]
     unique = _dedupe(cleaned, report) if policy.dedupe else cleaned
     train, validation = split(unique, policy.validation_split, policy.seed)
     report.train, report.validation = len(train), len(validation)
-    _write_jsonl(out / "train.jsonl", train)
-    _write_jsonl(out / "validation.jsonl", validation)
-    (out / "cleaning-report.json").write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False))
+    _write_rows(out / "train.jsonl", [{"messages": ex} for ex in train])
+    _write_rows(out / "validation.jsonl", [{"messages": ex} for ex in validation])
+    (out / "cleaning-report.json").write_text(
+        json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
+    if not unique:
+        raise DatasetError(
+            str(src),
+            f"no examples left after cleaning: {report.examples_dropped_meta} dropped for "
+            f"meta-language (policy {report.policy}), {report.duplicates_exact} exact and "
+            f"{report.duplicates_normalised} normalised duplicates; see {out / 'cleaning-report.json'}",
+        )
     return report
+
+
+def _validate(src: Path, fmt: str, report: CleaningReport) -> tuple[list, list[dict]]:
+    examples: list[list[dict[str, str]]] = []
+    rejects: list[dict] = []
+    for number, text, raw in _read_lines(src):
+        report.lines_read += 1
+        if text is not None and not text.strip():
+            report.blank_lines += 1
+            continue
+        try:
+            if text is None:
+                raise LineError("invalid-utf8", "the line is not valid UTF-8")
+            examples.append(parse_line(text, fmt))
+        except LineError as error:
+            report.bad_by_reason[error.kind] = report.bad_by_reason.get(error.kind, 0) + 1
+            shown = text if text is not None else raw.decode("utf-8", errors="replace")
+            rejects.append({"line": number, "kind": error.kind, "reason": str(error),
+                            "text": shown.rstrip("\r\n")[:2000]})
+    report.bad_lines, report.examples = len(rejects), len(examples)
+    return examples, rejects
+
+
+def _check_bad_fraction(src: Path, report: CleaningReport, rejects: list[dict],
+                        limit: float) -> None:
+    content_lines = report.lines_read - report.blank_lines
+    if content_lines == 0:
+        raise DatasetError(str(src), "the dataset is empty (no non-blank lines)")
+    problems = [Problem(path=r["kind"], reason=r["reason"], line=r["line"])
+                for r in rejects[:_SHOWN_PROBLEMS]]
+    first = "; ".join(f"line {p.line}: {p.reason}" for p in problems)
+    if report.bad_lines / content_lines > limit:
+        raise DatasetLinesError(
+            str(src),
+            f"{report.bad_lines} of {content_lines} lines are malformed "
+            f"({report.bad_lines / content_lines:.0%} > maxBadFraction {limit:.0%}); "
+            f"first: {first}; all in {report.rejects_file}",
+            problems,
+        )
+    if not report.examples:
+        raise DatasetLinesError(str(src), f"no valid example in {content_lines} lines; first: "
+                                f"{first}; all in {report.rejects_file}", problems)
 
 
 def _apply_policy(
     messages: list[dict[str, str]], meta: MetaLanguage, policy: CleaningPolicy,
     report: CleaningReport,
 ) -> list[dict[str, str]] | None:
-    assistant = [m for m in messages if m["role"] == "assistant"]
-    if not any(meta.contains(m["content"]) for m in assistant):
+    """The example after the meta-language policy, or None when it is dropped (counted)."""
+    if not any(meta.contains(m["content"]) for m in messages if m["role"] == "assistant"):
         return messages
     report.meta_examples += 1
     if policy.meta_language == MetaLanguagePolicy.KEEP:
@@ -181,20 +227,33 @@ def _apply_policy(
     if policy.meta_language == MetaLanguagePolicy.DROP_EXAMPLES:
         report.examples_dropped_meta += 1
         return None
-    result = []
+    result, changes, removed = [], [], 0
     for msg in messages:
         if msg["role"] != "assistant":
             result.append(msg)
             continue
         stripped = meta.strip(msg["content"])
-        report.meta_sentences_removed += len(stripped.removed)
+        removed += len(stripped.removed)
         if stripped.fallback or not _substantive(stripped.text):
+            report.meta_sentences_removed += removed
             report.examples_dropped_meta += 1  # nothing substantive left to learn from
             return None
-        if stripped.removed and len(report.sample_changes) < SAMPLE_CHANGES:
-            report.sample_changes.append({"before": msg["content"], "after": stripped.text})
+        if stripped.removed:
+            changes.append({"before": msg["content"], "after": stripped.text})
         result.append({"role": "assistant", "content": stripped.text})
+    report.meta_sentences_removed += removed
+    report.sample_changes.extend(changes[: SAMPLE_CHANGES - len(report.sample_changes)])
     return result
+
+
+def _substantive(text: str) -> bool:
+    return len(re.findall(r"\w+", text)) >= _MIN_WORDS
+
+
+def _normalised(messages: list[dict[str, str]]) -> str:
+    """The example with case, whitespace and punctuation ignored (roles kept)."""
+    text = "\x1f".join(f"{m['role']}:{m['content']}" for m in messages).lower()
+    return re.sub(r"[\W_]+", " ", text).strip()
 
 
 def _dedupe(examples: list[list[dict[str, str]]], report: CleaningReport) -> list:
@@ -222,16 +281,13 @@ def split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
 
     ordered = sorted(examples, key=key)
     n_val = round(len(ordered) * fraction)
-    if len(ordered) >= 2:
-        n_val = min(max(n_val, 1), len(ordered) - 1)
-    else:
-        n_val = 0
+    n_val = min(max(n_val, 1), len(ordered) - 1) if len(ordered) >= 2 else 0
     validation, train = ordered[:n_val], ordered[n_val:]
     random.Random(seed).shuffle(train)
     return train, validation
 
 
-def _write_jsonl(path: Path, examples: list[list[dict[str, str]]]) -> None:
-    with path.open("w") as handle:
-        for ex in examples:
-            handle.write(json.dumps({"messages": ex}, ensure_ascii=False) + "\n")
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -1,10 +1,13 @@
-"""`molting clean`: validate, de-meta, dedupe and split a JSONL dataset."""
+"""`molting clean`: validate, de-meta, dedupe and split a JSONL dataset (see cleaning.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+
+# CleaningPolicy fields whose option is named differently
+_OPTIONS = {"meta_language": "policy", "extra_patterns": "extra-pattern"}
 
 
 def register(app: typer.Typer) -> None:
@@ -25,23 +28,38 @@ def clean(
     """Validate every line, remove meta-language by policy, dedupe and split train/validation."""
     from pydantic import ValidationError
 
-    from molting_workloads.cleaning import clean_dataset
+    from molting_workloads.cleaning import FORMATS, DatasetLinesError, clean_dataset
     from molting_workloads.contract.errors import DatasetError
     from molting_workloads.contract.policies import CleaningPolicy
+    from molting_workloads.language import MetaLanguage
+
+    def fail(message: str) -> None:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
 
     try:
         cleaning = CleaningPolicy(meta_language=policy, extra_patterns=extra_pattern,
                                   dedupe=dedupe, validation_split=validation_split, seed=seed,
                                   max_bad_fraction=max_bad_fraction)
     except ValidationError as error:
-        for e in error.errors():
-            typer.echo(f"error: --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}", err=True)
-        raise typer.Exit(2) from None
+        first = error.errors()[0]
+        field = str(first["loc"][0])
+        option = _OPTIONS.get(field, field.replace("_", "-"))
+        fail(f"--{option}: {first['msg']}")
+    if format not in FORMATS:
+        fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
+    try:
+        MetaLanguage(extra_pattern)
+    except ValueError as error:
+        fail(f"--extra-pattern: {error}")
     try:
         report = clean_dataset(input, output_dir, cleaning, format=format)
-    except (DatasetError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    except DatasetLinesError as error:
+        for problem in error.problems:
+            typer.echo(f"error: {input}:{problem.line}: {problem.reason}", err=True)
+        fail(str(error))
+    except DatasetError as error:
+        fail(str(error))
     typer.echo(
         f"{report.lines_read} lines: {report.bad_lines} bad (see {report.rejects_file}), "
         f"{report.meta_examples} with meta-language ({report.meta_sentences_removed} sentences "
