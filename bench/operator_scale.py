@@ -152,6 +152,17 @@ async def run_once(n: int, settle_s: float, workdir: Path, rate: float = 0.0) ->
                 await asyncio.sleep(settle_s)
                 steady_cpu = (cpu_seconds(operator.pid) - cpu_before) / settle_s if settle_s else 0
                 steady_mb = rss_mb(operator.pid)
+                # Then a few models alone, with every other model still ticking: the reaction
+                # time of an operator that is keeping up.
+                single = []
+                for i in range(5):
+                    name = f"single{i}"
+                    await _post(session, "/apis/molting.dev/v1alpha1/namespaces/bench/moltingmodels",
+                                model(name))
+                    while name not in server.job_at:
+                        await asyncio.sleep(0.01)
+                    single.append(server.job_at.pop(name) - server.model_at.pop(name))
+                    await asyncio.sleep(0.5)
                 peak_mb = peak_rss_mb(operator.pid)
             finally:
                 operator.terminate()
@@ -167,6 +178,7 @@ async def run_once(n: int, settle_s: float, workdir: Path, rate: float = 0.0) ->
         "apply_to_job_p50_s": round(percentile(latencies, 0.50), 3),
         "apply_to_job_p99_s": round(percentile(latencies, 0.99), 3),
         "apply_to_job_mean_s": round(statistics.fmean(latencies), 3),
+        "single_apply_to_job_median_s": round(statistics.median(single), 3),
         "operator_cpu_s": round(operator_cpu, 2),
         "api_server_cpu_s": round(server_cpu, 2),
         "operator_steady_cpu_cores": round(steady_cpu, 3),
@@ -209,17 +221,22 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.models:
+            load = os.getloadavg()[0]
             result = asyncio.run(run_once(n, args.settle, Path(tmp), args.rate))
+            result["load_average_1m_before"] = round(load, 2)
             results.append(result)
             print(json.dumps(result), flush=True)
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
-                         f"{platform.python_version()}", "results": results}
+                         f"{platform.python_version()}",
+              "load_average_1m_after": round(os.getloadavg()[0], 2), "results": results}
     (OUT / "operator_scale.json").write_text(json.dumps(report, indent=2))
     print()
-    print(f"{'models':>6} {'rate/s':>6} {'p50 apply→Job':>14} {'p99':>8} {'all Jobs':>9} {'peak RSS':>9} {'steady RSS':>11}")
+    print(f"{'models':>6} {'rate/s':>6} {'p50 apply→Job':>14} {'p99':>8} {'all Jobs':>9} "
+          f"{'one alone':>10} {'peak RSS':>9} {'steady RSS':>11}")
     for r in results:
         print(f"{r['models']:>6} {r['rate_per_s']:>6} {r['apply_to_job_p50_s']:>13.3f}s {r['apply_to_job_p99_s']:>7.3f}s "
-              f"{r['all_jobs_s']:>8.2f}s {r['operator_peak_rss_mb']:>7.1f}MB "
+              f"{r['all_jobs_s']:>8.2f}s {r['single_apply_to_job_median_s']:>9.3f}s "
+              f"{r['operator_peak_rss_mb']:>7.1f}MB "
               f"{r['operator_steady_rss_mb']:>9.1f}MB")
 
 
