@@ -4,16 +4,21 @@ cache, the metrics, and `molting operator`'s refusals."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
+import threading
 import urllib.request
 
 import kopf
 import pytest
 from typer.testing import CliRunner
 
+from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import Phase
+from molting_operator.builders import names
 from molting_operator.cli import _register_more, app
-from molting_operator.drivers.cluster import apply, cache, kube, metrics, reconciling
+from molting_operator.drivers.cluster import apply, cache, kube, metrics, reconciling, serving
 from molting_operator.drivers.cluster.config import ConfigError, Context, OperatorConfig
 from molting_operator.planning.actions import EmitEvent
 from molting_workloads.contract.errors import Problem, ServeConfigError, SpecError
@@ -124,7 +129,8 @@ def test_metrics_are_served_over_http():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     metrics.serve(port)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
     assert "# HELP molting_reconciles_total" in text
     assert "process_resident_memory_bytes" in text
 
@@ -149,3 +155,74 @@ def test_the_operator_command_refuses_a_bad_setting(cli, monkeypatch):
     result = CliRunner().invoke(cli, ["operator", "-n", "a"])
     assert result.exit_code == 2
     assert "MOLTING_DEFAULT_TOLERATIONS" in result.output
+
+
+class FakeRay(http.server.BaseHTTPRequestHandler):
+    """A Ray dashboard's Serve REST API and a Serve app's /stats, on loopback."""
+
+    deployed: dict = {}
+    puts: list = []
+
+    def _send(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+        if self.path == "/stats":
+            self._send({"app": "mm", "revisions": [{"revision": "a", "user": {"requests": 7}}]})
+        else:
+            self._send({"applications": {"mm": {"status": "RUNNING",
+                                                "deployed_app_config": FakeRay.deployed}}})
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeRay.puts.append(body)
+        self._send({})
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def fake_ray():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRay)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_http_seam_reads_stats_and_applies_through_the_serve_rest_api(fake_ray, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    seam = serving.HttpServe(timeout_s=5)
+    target = serving.ServeTarget("ml", "mm", base_url=fake_ray, dashboard=fake_ray)
+    config = {"applications": [{"name": "mm", "deployments": [
+        {"name": "Ingress", "user_config": {"revisions": [
+            {"revision": "a", "adapter": "/x/a", "weight": 90},
+            {"revision": "b", "adapter": "/x/b", "weight": 10},
+            {"revision": "c", "adapter": "/x/c", "weight": 0}]}}]}]}
+    FakeRay.deployed = config["applications"][0]
+
+    assert seam.stats(target).of("a").user.requests == 7
+    assert seam.deployed_weights(target) == {"a": 90, "b": 10}  # weight 0 serves no users
+    seam.apply(target, config)
+    assert FakeRay.puts[-1]["applications"][-1] == config["applications"][0]
+    unreachable = serving.ServeTarget("ml", "mm", base_url="http://127.0.0.1:9")
+    assert seam.stats(unreachable) is None  # not reachable is "no stats yet", not a crash
+    seam.close()
+
+
+def test_the_serve_endpoint_follows_the_ray_address_or_the_ray_service():
+    owner = names.Owner("mm", "ml", "u")
+    spec = MoltingModelSpec.model_validate({
+        "baseModel": {"source": "org/base"}, "dataset": {"path": "/d.jsonl"},
+        "serving": {"rayAddress": "http://ray-head.ml.svc:8265"}})
+    direct = serving.ServeTarget.of(owner, spec)
+    assert (direct.base_url, direct.dashboard) == ("http://ray-head.ml.svc:8000", "http://ray-head.ml.svc:8265")
+    spec.serving.ray_address = None
+    assert serving.ServeTarget.of(owner, spec).base_url == "http://mm-serve-svc.ml.svc:8000"
