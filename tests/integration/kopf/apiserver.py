@@ -20,7 +20,7 @@ real server's semantics as the reference:
 * only the last ``keep_requests`` requests are kept, and reads go by key: kmock matches each
   request against its whole request history and scans every stored object for each read,
   which made a run of a few thousand requests quadratic (80 ms a request at 800 requests).
-  ``creates`` counts create requests per resource instead of the history.
+  ``creates`` and ``reads`` count create and get/list requests per resource instead.
 
 Not emulated: ownerReference cascades, admission, defaulting, deletions between a list and the
 start of its watch. It leans on kmock's internals (``_objects``, ``_buses``, ``_lock``): the pin
@@ -81,6 +81,7 @@ class ApiServer(kmock.KubernetesEmulator):
     logs: dict[tuple[str, str], str] = attrs.field(factory=dict)
     keep_requests: int = 16
     creates: collections.Counter[str] = attrs.field(factory=collections.Counter, init=False)
+    reads: collections.Counter[str] = attrs.field(factory=collections.Counter, init=False)
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _current: int = attrs.field(default=0, init=False)
     _born: dict[str, int] = attrs.field(factory=dict, init=False)  # uid -> creation version
@@ -94,6 +95,8 @@ class ApiServer(kmock.KubernetesEmulator):
             del self._requests[: -self.keep_requests]
         if request.resource is None:
             return await super()._handle(request)
+        if request.action in (enums.action.FETCH, enums.action.LIST):
+            self.reads[request.resource.plural or ""] += 1
         if request.action == enums.action.FETCH and request.subresource == "log":
             return aiohttp.web.Response(text=self.logs.get((request.namespace, request.name), ""))
         if request.action == enums.action.CREATE and isinstance(request.data, dict):

@@ -269,3 +269,19 @@ async def test_a_deleted_model_is_released_by_the_operator(operator_factory, clu
 
     await eventually(lambda: cluster.get(MODELS, "mm") is None, what="the model gone")
     assert first
+
+
+async def test_a_quiet_serving_model_costs_no_api_read_per_tick(operator_factory, cluster, apiserver):
+    """Jobs and the RayService come from the watches; an ended Job's pod is read once."""
+    await serve_first_revision(cluster, operator_factory)
+
+    def ticks() -> float:
+        return metrics.REGISTRY.get_sample_value(
+            "molting_reconciles_total", {"trigger": "timer", "result": "ok"}) or 0.0
+
+    start = ticks()
+    await eventually(lambda: ticks() >= start + 1, what="a first tick")
+    before = dict(apiserver.reads)
+    start = ticks()
+    await eventually(lambda: ticks() >= start + 4, what="four more ticks")
+    assert {k: v - before.get(k, 0) for k, v in apiserver.reads.items() if v != before.get(k, 0)} == {}

@@ -94,6 +94,8 @@ class Context:
     written: dict[tuple[str, str], str] = field(default_factory=dict)
     # When each training Job's log was last read for progress (monotonic seconds).
     progress_read: dict[str, float] = field(default_factory=dict)
+    # What an ended Job's pod reported, by Job uid: read once, not on every tick.
+    reports: dict[str, Any] = field(default_factory=dict)
 
     def lock(self, namespace: str, name: str) -> threading.Lock:
         """One lock per model: the timer, the change handlers and Job events never reconcile

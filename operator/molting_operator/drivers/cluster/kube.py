@@ -74,6 +74,7 @@ class Kube:
     def __init__(self, config: kubernetes.client.Configuration, pool_size: int = 32) -> None:
         config.connection_pool_maxsize = max(pool_size, config.connection_pool_maxsize or 0)
         self._api = kubernetes.client.ApiClient(config)
+        self._api.user_agent = "molting-operator"
 
     def close(self) -> None:
         self._api.close()

@@ -80,7 +80,7 @@ def observe_jobs(
         state = job_state(job)
         observation = JobObservation(revision, kind, state)
         if revision in focus and state in (JobState.SUCCEEDED, JobState.FAILED):
-            observation = _with_summary(client, owner, observation, job)
+            observation = _ended(ctx, owner, observation, job)
         elif (revision in focus and state == JobState.RUNNING and kind == JobKind.TRAIN
               and with_progress and ctx.progress_due(job["metadata"]["name"])):
             observation = _with_progress(client, owner, observation)
@@ -99,6 +99,20 @@ def job_state(job: dict[str, Any]) -> JobState:
         if condition.get("type") == "Failed":
             return JobState.FAILED
     return JobState.RUNNING
+
+
+def _ended(
+    ctx: Context, owner: names.Owner, obs: JobObservation, job: dict[str, Any]
+) -> JobObservation:
+    """An ended Job's report, read from its pod once and then remembered (the planner acts on
+    the first answer, so a later read could not change anything)."""
+    uid = job["metadata"].get("uid")
+    if not uid:
+        return _with_summary(ctx.kube, owner, obs, job)
+    key = f"{uid}/{obs.state.value}"
+    if key not in ctx.reports:
+        ctx.reports[key] = _with_summary(ctx.kube, owner, obs, job)
+    return ctx.reports[key]
 
 
 def _pods(client: kube.Kube, owner: names.Owner, obs: JobObservation) -> list[dict[str, Any]]:
