@@ -89,6 +89,8 @@ def _reconcile(
                 metrics.forget((namespace, name))
                 return
             raise
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return  # being deleted: its children go with it, nothing new may start
     owner = names.Owner.from_body(body)
     old_status = _stored_status(body)
     try:
