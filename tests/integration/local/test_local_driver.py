@@ -182,3 +182,30 @@ def test_a_missing_dataset_is_a_condition_not_a_crash(setup) -> None:
     ready = next(c for c in state.load_status("demo").conditions if c.type == "Ready")
     assert ready.reason == "DependencyMissing" and "does not exist" in ready.message
     assert not d.jobs.running()
+
+
+def test_get_describe_and_controls_from_the_cli(setup) -> None:
+    import subprocess
+
+    resource, data, state, serve, driver = setup
+    driver().run(interval=0.05, until_idle=True, timeout=60)
+    rev = state.load_status("demo").stable.revision
+
+    def molting(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "molting_operator", *args, "--state-dir",
+                               str(state.root)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "COLUMNS": "200"})
+
+    got = molting("get")
+    assert got.returncode == 0
+    header, line = got.stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE"]
+    assert line.split()[:5] == ["demo", "Serving", rev, "<none>", "-"]
+    described = molting("describe", "demo")
+    assert described.returncode == 0
+    for text in ("Conditions", "GatesPassed", "History", "Promoted", rev, "REPORT"):
+        assert text in described.stdout
+    assert molting("rollback", "demo").returncode == 0
+    assert "molting.dev/rollback" in state.annotations("demo")
+    missing = molting("promote", "nope")
+    assert missing.returncode == 2 and "no local MoltingModel 'nope'" in missing.stderr
