@@ -20,6 +20,10 @@ from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.live_stats import AppStats
 
 APPLICATIONS_PATH = "/api/serve/applications/"
+LOOPBACK = "127.0.0.1"
+# Measured here (NOTES, "Ray Serve on 2 cores"): without the second one Ray still binds to the
+# host's address even with _node_ip_address=127.0.0.1. Every local Ray runner uses this.
+LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 PROBE_HEADER = "x-molting-probe"
 REVISION_HEADER = "x-molting-revision"
 

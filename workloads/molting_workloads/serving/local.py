@@ -17,7 +17,12 @@ from pathlib import Path
 import ray
 
 from molting_workloads.contract.errors import ServeConfigError
-from molting_workloads.contract.serve_admin import ServeAdmin, ray_token_from_environment
+from molting_workloads.contract.serve_admin import (
+    LOOPBACK,
+    LOOPBACK_ENV,
+    ServeAdmin,
+    ray_token_from_environment,
+)
 from molting_workloads.contract.serve_config import (
     ServeAppConfig,
     build_ingress_settings,
@@ -28,10 +33,6 @@ from molting_workloads.serving.ingress import read_api_key
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
-# Measured here (NOTES, "Ray Serve on 2 cores"): without the second one Ray still binds to the
-# host's address even with _node_ip_address=127.0.0.1.
-LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 _WORKLOADS_ROOT = str(Path(__file__).resolve().parents[2])
 
 

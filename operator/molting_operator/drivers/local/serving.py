@@ -18,21 +18,21 @@ import httpx
 
 from molting_operator.planning.observed import ServeObservation
 from molting_workloads.contract.errors import ServeConfigError
-from molting_workloads.contract.serve_admin import ServeAdmin, ray_token_from_environment
+from molting_workloads.contract.serve_admin import (
+    LOOPBACK,
+    LOOPBACK_ENV,
+    ServeAdmin,
+    ray_token_from_environment,
+)
 from molting_workloads.contract.serve_config import ServeAppConfig, build_serve_config
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 
 
 def loopback_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment that keeps Ray on loopback and quiet (see docs: Ray binds the host's address
-    unless told twice)."""
+    """Environment that keeps the Ray head on loopback and quiet."""
     env = dict(os.environ if base is None else base)
-    env.update({
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_DASHBOARD_HOST": HOST,
-    })
+    env.update({**LOOPBACK_ENV, "RAY_DASHBOARD_HOST": HOST})
     env.setdefault("RAY_AUTH_MODE", "disabled")
     return env
 
