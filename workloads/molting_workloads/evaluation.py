@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from molting_workloads.contract.errors import Problem, SpecError
 from molting_workloads.contract.gates import decide, passed
+from molting_workloads.contract.questions import question_of
 from molting_workloads.contract.requests import EvalRequest
 from molting_workloads.contract.summaries import (
     TERMINATION_LOG,
@@ -112,7 +113,7 @@ def _read_request_file(path: Path) -> dict:
 
 
 def read_questions(path: str | Path) -> list[Question]:
-    """Every ``{"question": ...}`` line of a JSONL file; SpecError lists each bad line.
+    """Every question of a JSONL file (see contract.questions); SpecError lists each bad line.
 
     Blank lines are skipped; other keys (an ``id``, a reference answer) are allowed.
     """
@@ -131,8 +132,11 @@ def read_questions(path: str | Path) -> list[Question]:
         text = row.get("question") if isinstance(row, dict) else None
         if not isinstance(row, dict):
             problems.append(Problem("(line)", "expected an object like {\"question\": ...}", number))
+        elif "question" not in row and question_of(row):  # a chat or prompt line: its user turn
+            questions.append(Question(number, question_of(row), None))
         elif "question" not in row:
-            problems.append(Problem("question", "missing", number))
+            problems.append(Problem("question", "missing (or a chat `messages` line with a user "
+                                    "turn, or a `prompt`)", number))
         elif not isinstance(text, str):
             problems.append(Problem("question", f"must be a string, got {type(text).__name__}", number))
         elif not text.strip():

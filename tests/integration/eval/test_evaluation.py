@@ -231,7 +231,7 @@ def test_malformed_questions_are_reported_with_line_numbers(inputs: dict, tmp_pa
     bad = write_questions(tmp_path / "bad.jsonl", [
         json.dumps({"question": "fine"}),
         "{not json",
-        json.dumps({"prompt": "wrong key"}),
+        json.dumps({"answer": "no question here"}),
         "",
         json.dumps({"question": "   "}),
         json.dumps({"question": 42}),

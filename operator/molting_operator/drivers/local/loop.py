@@ -6,7 +6,6 @@ in the state directory. Nothing in the lifecycle lives here: it is all in `plann
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from molting_operator.planning.actions import (
 from molting_operator.planning.observed import JobKind, JobState, Observed
 from molting_operator.planning.planner import IN_PROGRESS, desired_revision, plan, timestamp
 from molting_workloads.contract.errors import MoltingError, SpecError
+from molting_workloads.contract.questions import questions_in
 
 PROBE_QUESTIONS = 8
 
@@ -165,7 +165,7 @@ class LocalDriver:
         status = self.state.load_status(self.name)
         q = self.spec.evaluation.questions
         path = Path(q.path) if q else Path(self.state.layout.validation_split(self.name, revision))
-        questions = questions_from(path)[:PROBE_QUESTIONS]
+        questions = questions_in(path)[:PROBE_QUESTIONS]
         if not questions or status.candidate is None:
             return
         try:
@@ -195,23 +195,3 @@ class LocalDriver:
     def shutdown(self) -> None:
         self.jobs.stop_all()
         self.serve.stop()
-
-
-def questions_from(path: Path) -> list[str]:
-    """Questions from a JSONL of {"question"} lines or chat `messages` (the last user turn)."""
-    out = []
-    if not path.exists():
-        return out
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if "question" in row:
-            out.append(row["question"])
-        elif "messages" in row:
-            users = [m["content"] for m in row["messages"] if m.get("role") == "user"]
-            if users:
-                out.append(users[-1])
-        elif "prompt" in row:
-            out.append(row["prompt"])
-    return out
