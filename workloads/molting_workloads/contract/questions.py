@@ -24,17 +24,20 @@ def question_of(row: Any) -> str | None:
     return text.strip() if isinstance(text, str) and text.strip() else None
 
 
-def questions_in(path: str | Path) -> list[str]:
-    """Every question a file holds, skipping lines that hold none (for probes: best effort)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
+def questions_in_text(text: str) -> list[str]:
+    """Every question in JSONL text, skipping lines that hold none (probes: best effort)."""
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
-            text = question_of(json.loads(line)) if line.strip() else None
+            question = question_of(json.loads(line)) if line.strip() else None
         except json.JSONDecodeError:
-            text = None
-        if text:
-            out.append(text)
+            question = None
+        if question:
+            out.append(question)
     return out
+
+
+def questions_in(path: str | Path) -> list[str]:
+    """``questions_in_text`` of a file; no file means no questions."""
+    path = Path(path)
+    return questions_in_text(path.read_text(encoding="utf-8")) if path.is_file() else []

@@ -8,7 +8,6 @@ raises ``DependencyError``; reconciling.py turns it into a condition and a retry
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -30,6 +29,7 @@ from molting_operator.planning.actions import (
     RunTraining,
 )
 from molting_operator.planning.observed import JobKind
+from molting_workloads.contract.questions import questions_in_text
 from molting_workloads.contract.serve_config import build_serve_config, to_ray_service_yaml
 
 PROBE_QUESTIONS = 8
@@ -235,16 +235,7 @@ def probe_questions(ctx: Context, owner: names.Owner, spec: MoltingModelSpec) ->
             data = ctx.kube.get(kube.CONFIGMAPS.path(owner.namespace, ref.name)).get("data") or {}
         except kube.ApiError:
             data = {}
-        questions = []
-        for line in (data.get(ref.key) or "").splitlines():
-            try:
-                question = json.loads(line).get("question")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(question, str) and question.strip():
-                questions.append(question)
-            if len(questions) == PROBE_QUESTIONS:
-                break
+        questions = questions_in_text(data.get(ref.key) or "")[:PROBE_QUESTIONS]
         if questions:
             return questions
     return list(DEFAULT_PROBE_QUESTIONS)
