@@ -386,6 +386,8 @@ class World:
                 for rev, weight in action.weights:
                     assert weight == 0 or rev in self.gate_passed, f"{rev} served before gates"
                     assert rev in dict(action.adapters), f"{rev} weighted without an adapter"
+                for rev, _ in action.adapters:  # even at weight 0 a pinned request reaches it
+                    assert rev in self.gate_passed, f"{rev} loadable before its gates passed"
             elif isinstance(action, CancelJobs):
                 for kind in JobKind:
                     self.jobs.pop((action.revision, kind), None)

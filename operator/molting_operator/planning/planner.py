@@ -395,8 +395,12 @@ def _fail(ctx: _Ctx, type_: ConditionType, reason: Reason, message: str) -> None
 
 
 def _adapters(st: MoltingModelStatus) -> dict[str, str]:
-    refs = [r for r in (st.stable, st.candidate, st.previous) if r and r.adapter]
-    return {r.revision: r.adapter for r in refs}
+    """Adapters the Serve app may load: stable, previous, and the candidate only once its gates
+    passed (a request pinned by header must never reach an ungated revision)."""
+    refs = [st.stable, st.previous]
+    if st.candidate and st.candidate.evaluation and st.candidate.evaluation.passed:
+        refs.append(st.candidate)
+    return {r.revision: r.adapter for r in refs if r and r.adapter}
 
 
 def _apply(ctx: _Ctx) -> None:
