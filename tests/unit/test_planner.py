@@ -490,3 +490,20 @@ def test_partial_or_malformed_progress_is_ignored() -> None:
         p = plan(spec, status, observe(jobs=[job]), "m")
         assert p.status.phase == Phase.TRAINING
     assert p.status.progress is None or p.status.progress.step in (0, 2)
+
+
+def test_an_ungated_candidate_is_never_loadable_by_the_serve_app() -> None:
+    spec, status, old, new = in_canary()
+    status = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "p"}), "m").status
+    spec3 = make_spec(lr=5e-4)
+    newest = desired_revision(spec3, {})
+    notes = {PROMOTE_ANNOTATION: "p"}
+    status = plan(spec3, status, observe(annotations=notes), "m").status
+    status = plan(spec3, status, observe(jobs=[train_ok(newest)], annotations=notes), "m").status
+    assert status.phase == Phase.EVALUATING and status.candidate.adapter
+    # a rollback (or a restarted Serve app) while the candidate is still being evaluated
+    p = plan(spec3, status, observe(annotations={**notes, ROLLBACK_ANNOTATION: "r"},
+                                    serve=ServeObservation(False, None)), "m")
+    applied = [a for a in p.actions if isinstance(a, ApplyTraffic)]
+    assert applied and all(newest not in dict(a.adapters) for a in applied)
+    assert dict(applied[-1].adapters).keys() == {old, new}
