@@ -195,7 +195,7 @@ def test_extra_patterns_are_applied_and_bad_ones_refused(tmp_path: Path) -> None
     report = clean_dataset(src, tmp_path / "out",
                            CleaningPolicy(extra_patterns=[r"\bas requested\b"], dedupe=False))
     assert report.meta_examples == 1 and report.meta_sentences_removed == 1
-    with pytest.raises(ValueError, match="invalid meta-language pattern"):
+    with pytest.raises(ValueError, match=r"extraPatterns\[0\]: invalid regular expression '\(unclosed'"):
         clean_dataset(src, tmp_path / "out2", CleaningPolicy(extra_patterns=["(unclosed"]))
 
 
@@ -255,7 +255,7 @@ def test_cli_names_file_and_line_of_each_bad_line(tmp_path: Path, cli) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--extra-pattern", "(bad"], "error: --extra-pattern: invalid meta-language pattern '(bad'"),
+    (["--extra-pattern", "(bad"], "error: --extra-pattern: extraPatterns[0]: invalid regular expression '(bad'"),
     (["--policy", "shred"], "error: --policy"),
     (["--format", "csv"], "error: --format: 'csv' is not one of"),
 ])

@@ -257,7 +257,7 @@ def run_eval(
     answers = _generate_answers(request, questions, device, timings)
     clock = time.perf_counter()
     scorer = load_scorer(relevance_backend)
-    meta = MetaLanguage()
+    meta = MetaLanguage(request.extra_patterns)
     scored = {who: _score(request, questions, got, scorer, meta) for who, got in answers.items()}
     timings["relevanceAndMetricsS"] = time.perf_counter() - clock
     metrics = {who: rows_metrics for who, (_, rows_metrics) in scored.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
 from molting_operator.planning.layout import Layout
-from molting_workloads.contract.policies import TrainingParams
+from molting_workloads.contract.policies import FilterPolicy, TrainingParams
 from molting_workloads.contract.requests import EvalRequest, TrainRequest
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig
 
@@ -51,7 +51,14 @@ def eval_request(
         gates=spec.evaluation.gates,
         max_new_tokens=spec.evaluation.max_new_tokens,
         train_report=layout.train_report(name, action.revision),
+        extra_patterns=meta_patterns(spec),
     )
+
+
+def meta_patterns(spec: MoltingModelSpec) -> list[str]:
+    """The user's extra meta-language patterns, cleaning's and the filter's together: the eval
+    metric, the live analysis and the filter all count what cleaning was told to remove."""
+    return list(dict.fromkeys([*spec.cleaning.extra_patterns, *spec.serving.filter.extra_patterns]))
 
 
 def serve_app_config(
@@ -71,7 +78,7 @@ def serve_app_config(
             RevisionEntry(revision=rev, adapter=adapters[rev], weight=weights.get(rev, 0))
             for rev in order if rev in adapters
         ],
-        filter=serving.filter,
+        filter=FilterPolicy(enabled=serving.filter.enabled, extra_patterns=meta_patterns(spec)),
         generation=serving.generation,
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,

@@ -45,7 +45,7 @@ def clean(
         first = error.errors()[0]
         field = str(first["loc"][0])
         option = _OPTIONS.get(field, field.replace("_", "-"))
-        fail(f"--{option}: {first['msg']}")
+        fail(f"--{option}: {first['msg'].removeprefix('Value error, ')}")
     if format not in FORMATS:
         fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
     try:

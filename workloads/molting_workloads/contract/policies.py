@@ -6,11 +6,24 @@ reads the filter and generation settings from its config.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from molting_workloads.contract.base import WireModel, cel_rules
+
+
+def _compiles(patterns: list[str]) -> list[str]:
+    """Refuse a pattern that is not a valid regular expression, naming it."""
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(
+                f"extraPatterns[{i}]: invalid regular expression {pattern!r}: {error}"
+            ) from None
+    return patterns
 
 
 class MetaLanguagePolicy(str, Enum):
@@ -45,6 +58,8 @@ class CleaningPolicy(WireModel):
         description="Extra regular expressions (case-insensitive) that count as meta-language.",
     )
     dedupe: bool = Field(True, description="Remove exact and normalised duplicate examples.")
+
+    _patterns_compile = field_validator("extra_patterns")(_compiles)
     validation_split: float = Field(
         0.1,
         gt=0.0,
@@ -166,6 +181,8 @@ class FilterPolicy(WireModel):
         max_length=64,
         description="Extra regular expressions (case-insensitive) that the filter removes.",
     )
+
+    _patterns_compile = field_validator("extra_patterns")(_compiles)
 
 
 class GenerationDefaults(WireModel):

@@ -39,6 +39,11 @@ class EvalRequest(WireModel):
     gates: GatePolicy = Field(default_factory=GatePolicy)
     max_new_tokens: int = 160
     train_report: str | None = Field(None, description="train-report.json, for the loss plot.")
+    extra_patterns: list[str] = Field(
+        default_factory=list,
+        description="Meta-language patterns beyond the built-in ones (the spec's cleaning and "
+        "filter patterns), so the metric counts what cleaning removes and the filter strips.",
+    )
 
 
 def read_request(path: str | Path, model: type[WireModel]) -> WireModel:

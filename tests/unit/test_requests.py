@@ -1,0 +1,45 @@
+"""What the drivers hand the workloads: one set of meta-language patterns for the eval metric,
+the live analysis and the filter; bad patterns refused in the spec."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
+from molting_operator.planning.layout import Layout
+from molting_operator.planning.requests import eval_request, serve_app_config, train_request
+
+SPEC = MoltingModelSpec.model_validate({
+    "baseModel": {"source": "/m"}, "dataset": {"path": "/d.jsonl"},
+    "cleaning": {"extraPatterns": ["^As requested"]},
+    "serving": {"filter": {"extraPatterns": ["^Per your request", "^As requested"]}},
+})
+LAYOUT = Layout("/artifacts")
+
+
+def test_eval_and_serving_count_cleaning_and_filter_patterns() -> None:
+    req = eval_request(SPEC, "m", RunEvaluation("r2", "/a/r2"), LAYOUT, None)
+    assert req.extra_patterns == ["^As requested", "^Per your request"]
+    assert req.questions == "/artifacts/m/r2/data/validation.jsonl"
+    cfg = serve_app_config("m", SPEC, ApplyTraffic((("r1", 100),), (("r1", "/a/r1"),)))
+    assert cfg.filter.extra_patterns == ["^As requested", "^Per your request"]
+
+
+def test_training_keeps_only_its_own_patterns() -> None:
+    req = train_request(SPEC, "m", "r2", LAYOUT, "/d.jsonl")
+    assert req.cleaning.extra_patterns == ["^As requested"]
+    assert req.output_dir == "/artifacts/m/r2"
+
+
+def test_serve_config_keeps_previous_at_weight_zero() -> None:
+    cfg = serve_app_config("m", SPEC, ApplyTraffic((("r2", 90), ("r3", 10)),
+                                                   (("r1", "/a/r1"), ("r2", "/a/r2"), ("r3", "/a/r3"))))
+    assert [(r.revision, r.weight) for r in cfg.revisions] == [("r2", 90), ("r3", 10), ("r1", 0)]
+
+
+def test_invalid_pattern_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match=r"extraPatterns\[0\]: invalid regular expression"):
+        MoltingModelSpec.model_validate({"baseModel": {"source": "/m"}, "dataset": {"path": "/d"},
+                                         "serving": {"filter": {"extraPatterns": ["(oops"]}}})
