@@ -66,8 +66,9 @@ def demo(
         base_model = Path(json.loads(built.stdout.strip().splitlines()[-1])["path"])
     spec["baseModel"]["source"] = str(base_model.resolve())
     spec["dataset"]["path"] = str((base / spec["dataset"]["path"]).resolve())
-    spec["evaluation"]["questions"]["path"] = str(
-        (base / spec["evaluation"]["questions"]["path"]).resolve())
+    if (spec.get("evaluation") or {}).get("questions", {}).get("path"):
+        spec["evaluation"]["questions"]["path"] = str(
+            (base / spec["evaluation"]["questions"]["path"]).resolve())
     path = workdir / "moltingmodel.yaml"
     name = doc["metadata"]["name"]
 
@@ -85,8 +86,8 @@ def demo(
         step("Revision 1: the raw data (cleaning: keep), the team's first adapter")
         _write(path, doc)
         driver.run(interval=0.5, until_idle=True, timeout=900)
-        rev1 = state.load_status(name).stable.revision
         console.print(view.table(state, [name]))
+        rev1 = _expect(state, name, "Serving", "revision 1 should be promoted").stable.revision
         _ask(console, serve.endpoint(), rev1)
 
         step("Revision 2: clean the data (drop-sentences) and require meta-language ≤ 0.20")
@@ -94,8 +95,10 @@ def demo(
         spec["evaluation"]["gates"]["maxMetaLanguageRate"] = 0.2
         _write(path, doc)
         driver.run(interval=0.5, until_idle=True, timeout=900)
-        rev2 = state.load_status(name).stable.revision
         console.print(view.table(state, [name]))
+        rev2 = _expect(state, name, "Serving", "revision 2 should pass its canary").stable.revision
+        if rev2 == rev1:
+            raise DemoError("revision 2 was not promoted; see `molting describe`")
 
         step("Revision 3: deliberately bad (raw data again, a different seed): the gates refuse it")
         spec["cleaning"]["metaLanguage"] = "keep"
@@ -105,11 +108,14 @@ def demo(
         console.print(view.table(state, [name]))
         if (g := view.gates(state.load_status(name))) is not None:
             console.print(g)
+        _expect(state, name, "GateFailed", "revision 3 should fail its gates")
 
         step("Manual rollback (molting rollback pip): back to revision 1 in one traffic change")
         state.annotate(name, ROLLBACK_ANNOTATION)
         driver.run(interval=0.5, until_idle=True, timeout=120)
         console.print(view.table(state, [name]))
+        if _expect(state, name, "RolledBack", "the rollback should land").stable.revision != rev1:
+            raise DemoError("the rollback did not return to revision 1")
         for rev in (rev1, rev2):
             _ask(console, serve.endpoint(), rev)
 
@@ -131,8 +137,23 @@ def demo(
                 time.sleep(3600)
     except KeyboardInterrupt:
         pass
+    except DemoError as error:
+        console.print(f"[bold red]demo failed:[/] {error} (state in {state.root}; "
+                      f"`molting describe {name} --state-dir {state.root}`)")
+        raise typer.Exit(1) from None
     finally:
         driver.shutdown()
+
+
+class DemoError(Exception):
+    """A step of the story did not end as it should."""
+
+
+def _expect(state, name: str, phase: str, what: str):
+    status = state.load_status(name)
+    if status.phase.value != phase or status.stable is None:
+        raise DemoError(f"{what}, but the phase is {status.phase.value}: {status.message or ''}")
+    return status
 
 
 class _Steps:

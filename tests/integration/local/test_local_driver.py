@@ -209,3 +209,29 @@ def test_get_describe_and_controls_from_the_cli(setup) -> None:
     assert "molting.dev/rollback" in state.annotations("demo")
     missing = molting("promote", "nope")
     assert missing.returncode == 2 and "no local MoltingModel 'nope'" in missing.stderr
+
+
+def test_a_restarted_driver_can_stop_the_processes_it_adopted(setup, tmp_path: Path) -> None:
+    resource, data, state, serve, driver = setup
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    held = {**os.environ, "FAKE_HOLD": str(hold)}
+    first = LocalDriver(resource, state, serve, jobs=LocalJobs(command=FAKE, env=held), clock=Clock())
+    first.reconcile_once()
+    rev = state.load_status("demo").candidate.revision
+    pid = int((first.run_dir(rev) / "train.pid").read_text())
+    second = LocalJobs(command=FAKE)  # a new driver: it knows the process only by its pid file
+    assert second.observe(rev, JobKind.TRAIN, first.run_dir(rev)).state == JobState.RUNNING
+    assert second.running() == [(rev, JobKind.TRAIN)]
+    second.stop_all()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        first.jobs.observe(rev, JobKind.TRAIN, first.run_dir(rev))  # reap our zombie
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the adopted process is still running")
+    assert second.observe(rev, JobKind.TRAIN, first.run_dir(rev)).state != JobState.RUNNING

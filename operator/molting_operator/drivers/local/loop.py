@@ -174,8 +174,13 @@ class LocalDriver:
             self.last_error = f"probe of {revision}: {error}"
 
     def idle(self) -> bool:
+        """Nothing in progress, no process running, and the Serve app serves the status's split
+        (a failed apply is not idle: the next pass applies it again)."""
         status = self.state.load_status(self.name)
-        return status.phase not in IN_PROGRESS and not self.jobs.running()
+        if status.phase in IN_PROGRESS or self.jobs.running():
+            return False
+        wanted = {t.revision: t.weight for t in status.traffic}
+        return not wanted or self.serve.observe(self.name).applied == wanted
 
     def run(self, *, interval: float = 1.0, until_idle: bool = False, timeout: float | None = None,
             on_pass: Callable[[Plan], None] | None = None) -> Plan:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ class LocalJobs:
 
     def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
         self._procs: dict[tuple[str, JobKind], subprocess.Popen] = {}
+        # Processes a previous driver started, found alive through their pid files.
+        self._adopted: dict[tuple[str, JobKind], int] = {}
         self._env = env
         # `molting` as this interpreter runs it; tests put a stand-in here.
         self._command = command or [sys.executable, "-m", "molting_operator"]
@@ -114,7 +117,12 @@ class LocalJobs:
     def _running(self, revision: str, kind: JobKind, pid_file: Path) -> bool:
         if (revision, kind) in self._procs:
             return True
-        return pid_file.exists() and _alive(int(pid_file.read_text() or 0))
+        pid = int(pid_file.read_text() or 0) if pid_file.exists() else 0
+        if pid and _alive(pid):
+            self._adopted[(revision, kind)] = pid
+            return True
+        self._adopted.pop((revision, kind), None)
+        return False
 
     @staticmethod
     def _progress(run_dir: Path) -> dict[str, Any] | None:
@@ -132,13 +140,35 @@ class LocalJobs:
             proc = self._procs.pop((revision, kind), None)
             if proc is not None:
                 _terminate(proc)
+            pid = self._adopted.pop((revision, kind), None)
+            if pid is not None:
+                _terminate_group(pid)
 
     def stop_all(self) -> None:
         for key in list(self._procs):
             _terminate(self._procs.pop(key))
+        for key in list(self._adopted):
+            _terminate_group(self._adopted.pop(key))
 
     def running(self) -> list[tuple[str, JobKind]]:
-        return [k for k, p in self._procs.items() if p.poll() is None]
+        return [k for k, p in self._procs.items() if p.poll() is None] + [
+            k for k, pid in self._adopted.items() if _alive(pid)]
+
+
+def _terminate_group(pid: int, grace_s: float = 5.0) -> None:
+    """End an adopted process: it leads its own session (start_new_session), so its pid is its
+    process group."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _terminate(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
