@@ -24,7 +24,12 @@ from molting_workloads.contract.serve_admin import (
     ServeAdmin,
     ray_token_from_environment,
 )
-from molting_workloads.contract.serve_config import ServeAppConfig, build_serve_config
+from molting_workloads.contract.serve_config import (
+    ServeAppConfig,
+    build_ingress_settings,
+    build_serve_config,
+    settings_hash,
+)
 
 HOST = LOOPBACK
 
@@ -54,7 +59,8 @@ class LocalServe:
     @property
     def admin(self) -> ServeAdmin:
         if self._admin is None:
-            self._admin = ServeAdmin(self.dashboard, ray_token_from_environment(), timeout_s=60)
+            self._admin = ServeAdmin(self.dashboard, ray_token_from_environment(), timeout_s=60,
+                                     api_key=os.environ.get("MOLTING_API_KEY"))
         return self._admin
 
     def _dashboard_up(self) -> bool:
@@ -81,23 +87,24 @@ class LocalServe:
             time.sleep(0.5)
 
     def apply(self, cfg: ServeAppConfig) -> None:
+        """PUT the config and wait until the ingress runs it (its settings hash shows on
+        /stats), so a probe right after never races the reconfigure."""
         self.ensure_started()
-        first = cfg.name not in self._applied
-        since = time.time()
         self.admin.apply(build_serve_config(cfg, http_options={"host": HOST, "port": self.http_port}))
-        if first:
-            self.admin.wait_running(cfg.name, timeout_s=300, since=since)
-        self._applied[cfg.name] = cfg.weights()
         self._routes[cfg.name] = cfg.route_prefix
+        self.admin.wait_applied(self.endpoint(cfg.route_prefix),
+                                settings_hash(build_ingress_settings(cfg)), timeout_s=300)
+        self._applied[cfg.name] = cfg.weights()
 
     def observe(self, name: str) -> ServeObservation:
+        """What the app serves. When its /stats does not answer (Ray died, the app is gone) the
+        traffic counts as unknown, and the planner applies it again."""
         if name not in self._applied:
             return ServeObservation(reachable=self._dashboard_up(), applied=None)
         try:
             stats = self.admin.stats(self.endpoint(self._routes[name]))
         except ServeConfigError as error:
-            return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v},
-                                    None, str(error))
+            return ServeObservation(False, None, None, str(error))
         return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats)
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
