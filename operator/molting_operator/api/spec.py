@@ -291,7 +291,7 @@ class MoltingModelSpec(WireModel):
     )
     serving: ServingSpec = Field(default_factory=ServingSpec, description="Serving and rollout.")
     history_limit: int = Field(
-        10, ge=1, le=100, description="Revisions kept in status.history (and adapters on disk)."
+        10, ge=1, le=100, description="Entries kept in status.history (adapters stay on the artifacts volume)."
     )
     paused: bool = Field(
         False, description="Stop starting Jobs and moving traffic; the current traffic stays."
