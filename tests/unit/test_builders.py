@@ -263,3 +263,14 @@ def test_long_model_names_are_shortened_with_a_hash_that_tells_them_apart():
     assert names.request_name(a, "12345678", JobKind.TRAIN) != names.request_name(
         b, "12345678", JobKind.TRAIN)
     assert names.job_name("short", "12345678", JobKind.EVAL) == "short-12345678-eval"
+
+
+def test_cluster_fingerprint_moves_with_the_serving_spec_not_the_revision() -> None:
+    model = load_model()
+    base = rayservice.cluster_hash(rayservice.build_cluster_config(model.spec, DEFAULTS))
+    more = model.spec.model_copy(deep=True)
+    more.serving.replicas = model.spec.serving.replicas + 1
+    assert rayservice.cluster_hash(rayservice.build_cluster_config(more, DEFAULTS)) != base
+    for yaml_text in ("applications: []\n", "applications: [{name: other}]\n"):
+        body = rayservice.build_ray_service(owner_of(model), model.spec, yaml_text, DEFAULTS)
+        assert body["metadata"]["annotations"][rayservice.CLUSTER_HASH_ANNOTATION] == base

@@ -507,3 +507,19 @@ def test_an_ungated_candidate_is_never_loadable_by_the_serve_app() -> None:
     applied = [a for a in p.actions if isinstance(a, ApplyTraffic)]
     assert applied and all(newest not in dict(a.adapters) for a in applied)
     assert dict(applied[-1].adapters).keys() == {old, new}
+
+
+def test_a_serving_spec_edit_is_re_applied_without_retraining() -> None:
+    from molting_operator.planning.planner import serving_fingerprint
+
+    spec = make_spec()
+    status, rev = serving_one(spec)
+    same = ServeObservation(True, {rev: 100}, fingerprint=serving_fingerprint(spec))
+    assert kinds(plan(spec, status, observe(serve=same), "m").actions) == []
+    edited = spec.model_copy(deep=True)
+    edited.serving.filter.enabled = False
+    p = plan(edited, status, observe(serve=same), "m")
+    assert kinds(p.actions) == ["ApplyTraffic"]
+    assert p.actions[0].fingerprint == serving_fingerprint(edited) != serving_fingerprint(spec)
+    unknown = ServeObservation(True, {rev: 100}, fingerprint=None)  # a driver that cannot tell
+    assert kinds(plan(edited, status, observe(serve=unknown), "m").actions) == []

@@ -9,6 +9,8 @@ Ray cluster, which a canary step must not cause.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from molting_operator.api.spec import MoltingModelSpec
@@ -17,6 +19,11 @@ from molting_operator.builders import jobs, names
 RAY_VERSION = "2.60.0"  # the Ray in the workloads image (pyproject's serve extra)
 SERVE_PORT = 8000
 DASHBOARD_PORT = 8265
+# The fingerprint of the rayClusterConfig the operator last wrote: the driver rewrites the
+# cluster only when this changes (a spec edit), never because KubeRay defaulted a field.
+CLUSTER_HASH_ANNOTATION = "molting.dev/cluster-config-hash"
+# The serving spec the serveConfigV2 was built from (planner.serving_fingerprint).
+SERVING_FINGERPRINT_ANNOTATION = "molting.dev/serving-fingerprint"
 
 
 def build_ray_service(
@@ -24,17 +31,25 @@ def build_ray_service(
     spec: MoltingModelSpec,
     serve_config_yaml: str,
     defaults: jobs.JobDefaults,
+    fingerprint: str = "",
 ) -> dict[str, Any]:
     name = names.ray_service_name(owner.name, spec)
+    cluster = build_cluster_config(spec, defaults)
+    metadata = owner.metadata(name, names.labels(owner.name, component="serving"))
+    notes = metadata.setdefault("annotations", {})
+    notes[CLUSTER_HASH_ANNOTATION] = cluster_hash(cluster)
+    if fingerprint:
+        notes[SERVING_FINGERPRINT_ANNOTATION] = fingerprint
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
-        "metadata": owner.metadata(name, names.labels(owner.name, component="serving")),
-        "spec": {
-            "serveConfigV2": serve_config_yaml,
-            "rayClusterConfig": build_cluster_config(spec, defaults),
-        },
+        "metadata": metadata,
+        "spec": {"serveConfigV2": serve_config_yaml, "rayClusterConfig": cluster},
     }
+
+
+def cluster_hash(cluster: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(cluster, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def uses_gpus(spec: MoltingModelSpec) -> bool:

@@ -38,6 +38,9 @@ class ApplyTraffic:
 
     weights: tuple[tuple[str, int], ...]
     adapters: tuple[tuple[str, str], ...]
+    # The serving spec this config comes from (planner.serving_fingerprint); the driver records
+    # it with the app, so an edit of the filter, replicas or generation settings is re-applied.
+    fingerprint: str = ""
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.weights)

@@ -42,12 +42,14 @@ class JobObservation:
 @dataclass(frozen=True)
 class ServeObservation:
     """The Serve app as seen by the driver. ``applied`` is the traffic it currently serves
-    ({revision: weight}), or None when unknown/absent; ``stats`` the live per-revision counters."""
+    ({revision: weight}), or None when unknown/absent; ``stats`` the live per-revision counters;
+    ``fingerprint`` the serving spec it was configured from, None when the driver cannot tell."""
 
     reachable: bool
     applied: dict[str, int] | None = None
     stats: AppStats | None = None
     error: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

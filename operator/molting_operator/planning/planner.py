@@ -11,6 +11,8 @@ gives the same answer, so a restarted driver resumes where it was.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -104,6 +106,13 @@ def plan(
     _ensure_traffic(ctx)
     _summarise(ctx)
     return Plan(actions=_dedupe(ctx.actions), status=ctx.status)
+
+
+def serving_fingerprint(spec: MoltingModelSpec) -> str:
+    """What, besides the split, shapes the Serve app: the base model and spec.serving."""
+    payload = {"base": spec.base_model.to_wire(), "serving": spec.serving.to_wire()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str]) -> str:
@@ -410,16 +419,20 @@ def _apply(ctx: _Ctx) -> None:
     st.canary_weight = st.canary.weight if st.canary else None
     # Every known adapter travels along (previous at weight 0): a rollback is then a weight
     # change only, and a request pinned to any of them is served.
-    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters.items()))))
+    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters.items())),
+                                    fingerprint=serving_fingerprint(ctx.spec)))
 
 
 def _ensure_traffic(ctx: _Ctx) -> None:
-    """Re-apply the traffic when the Serve app lost it (a restart, a recreated RayService)."""
+    """Re-apply the traffic when the Serve app lost it (a restart, a recreated RayService) or
+    runs an older serving spec (the filter, replicas or generation settings were edited)."""
     serve = ctx.observed.serve
     if not ctx.status.traffic or serve is None:
         return
     wanted = {t.revision: t.weight for t in ctx.status.traffic}
-    if serve.applied != wanted and not any(isinstance(a, ApplyTraffic) for a in ctx.actions):
+    stale = serve.fingerprint is not None and serve.fingerprint != serving_fingerprint(ctx.spec)
+    if (serve.applied != wanted or stale) and not any(isinstance(a, ApplyTraffic)
+                                                      for a in ctx.actions):
         _apply(ctx)
 
 

@@ -29,18 +29,22 @@ class FakeServe:
     def __init__(self) -> None:
         self.applied: dict[str, dict[str, int]] = {}
         self.history: list[dict[str, int]] = []
+        self.configs: list = []
+        self.fingerprints: dict[str, str | None] = {}
         self.probes: list[str] = []
         self.started_here = False
 
-    def apply(self, cfg) -> None:
+    def apply(self, cfg, fingerprint: str | None = None) -> None:
         self.applied[cfg.name] = {r.revision: r.weight for r in cfg.revisions if r.weight}
         self.history.append(self.applied[cfg.name])
+        self.configs.append(cfg)
+        self.fingerprints[cfg.name] = fingerprint
 
     def observe(self, name: str) -> ServeObservation:
         weights = self.applied.get(name)
         stats = AppStats(revisions=[RevisionStats(revision=r, user=Counters(requests=50))
                                     for r in (weights or {})])
-        return ServeObservation(True, weights, stats)
+        return ServeObservation(True, weights, stats, fingerprint=self.fingerprints.get(name))
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
         self.probes.append(revision)
@@ -235,3 +239,18 @@ def test_a_restarted_driver_can_stop_the_processes_it_adopted(setup, tmp_path: P
     else:
         raise AssertionError("the adopted process is still running")
     assert second.observe(rev, JobKind.TRAIN, first.run_dir(rev)).state != JobState.RUNNING
+
+
+def test_a_serving_only_edit_is_applied_without_retraining(setup) -> None:
+    resource, data, state, serve, driver = setup
+    d = driver()
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    rev = state.load_status("demo").stable.revision
+    assert serve.configs[-1].filter.enabled is True
+    doc = yaml.safe_load(resource.read_text())
+    doc["spec"]["serving"]["filter"] = {"enabled": False}
+    resource.write_text(yaml.safe_dump(doc))
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    assert serve.configs[-1].filter.enabled is False
+    assert state.load_status("demo").stable.revision == rev
+    assert [p.name for p in (state.root / "artifacts" / "demo").iterdir()] == [rev]  # no retraining

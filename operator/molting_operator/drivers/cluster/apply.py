@@ -193,17 +193,32 @@ def apply_traffic(
     except kube.ApiError as error:
         if error.status != 404:
             raise
-        _create_ray_service(ctx, owner, spec, serve_yaml)
+        _create_ray_service(ctx, owner, spec, serve_yaml, action.fingerprint)
         logger.info("Created RayService %s serving %s", name, split)
         return
+    patch: dict = {}
+    notes = (current.get("metadata") or {}).get("annotations") or {}
     if (current.get("spec") or {}).get("serveConfigV2") != serve_yaml:
-        current = ctx.kube.patch(path, {"spec": {"serveConfigV2": serve_yaml}})
+        patch["spec"] = {"serveConfigV2": serve_yaml}
+    if action.fingerprint and notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION) != action.fingerprint:
+        patch["metadata"] = {"annotations": {rayservice.SERVING_FINGERPRINT_ANNOTATION: action.fingerprint}}
+    if spec.serving.ray_service.create:
+        # A spec edit (replicas, GPUs, scheduling) changes the cluster: rewrite it, once.
+        cluster = rayservice.build_cluster_config(spec, ctx.config.defaults)
+        wanted = rayservice.cluster_hash(cluster)
+        if notes.get(rayservice.CLUSTER_HASH_ANNOTATION) != wanted:
+            patch.setdefault("spec", {})["rayClusterConfig"] = cluster
+            patch.setdefault("metadata", {}).setdefault("annotations", {})[
+                rayservice.CLUSTER_HASH_ANNOTATION] = wanted
+            logger.info("Updating RayService %s's cluster (the serving spec changed)", name)
+    if patch:
+        current = ctx.kube.patch(path, patch)
         logger.info("Patched RayService %s to serve %s", name, split)
     ctx.children.seen(cache.RAYSERVICES, "MODIFIED", current)
 
 
 def _create_ray_service(
-    ctx: Context, owner: names.Owner, spec: MoltingModelSpec, serve_yaml: str
+    ctx: Context, owner: names.Owner, spec: MoltingModelSpec, serve_yaml: str, fingerprint: str
 ) -> None:
     name = names.ray_service_name(owner.name, spec)
     if not spec.serving.ray_service.create:
@@ -211,7 +226,7 @@ def _create_ray_service(
             f"spec.serving.rayService.name: RayService {name!r} not found in namespace "
             f"{owner.namespace!r}, and spec.serving.rayService.create is false"
         )
-    body = rayservice.build_ray_service(owner, spec, serve_yaml, ctx.config.defaults)
+    body = rayservice.build_ray_service(owner, spec, serve_yaml, ctx.config.defaults, fingerprint)
     try:
         ensure_created(ctx, kube.RAYSERVICES, body)
     except kube.ApiError as error:

@@ -33,6 +33,7 @@ def _trim(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         kept["status"] = copy.deepcopy(body.get("status") or {})
     else:
         kept["spec"] = {"serveConfigV2": (body.get("spec") or {}).get("serveConfigV2")}
+        kept["metadata"]["annotations"] = dict(meta.get("annotations") or {})
     return kept
 
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from molting_operator.api.resource import MoltingModel
 from molting_operator.api.status import Phase, TrainingProgress
-from molting_operator.builders import names
+from molting_operator.builders import names, rayservice
 from molting_operator.drivers.cluster import cache, kube, serving
 from molting_operator.drivers.cluster.config import Context
 from molting_operator.planning.observed import (
@@ -209,12 +209,22 @@ def observe_serve(
             applied = ctx.serve.deployed_weights(target)
         except ServeConfigError as error:
             return ServeObservation(reachable=False, error=f"Ray at {target.dashboard}: {error}")
+        fingerprint = None  # a shared Ray's config carries none: only the split is compared
     else:
         applied = _ray_service_weights(ctx, owner, model)
         if applied is None:
             return ServeObservation(reachable=False, error="the RayService does not exist yet")
+        fingerprint = _ray_service_fingerprint(ctx, owner, model)
     stats = ctx.serve.stats(target) if with_stats else None
-    return ServeObservation(reachable=True, applied=applied, stats=stats)
+    return ServeObservation(reachable=True, applied=applied, stats=stats, fingerprint=fingerprint)
+
+
+def _ray_service_fingerprint(ctx: Context, owner: names.Owner, model: MoltingModel) -> str | None:
+    """The serving spec the RayService's config was built from (an annotation we write)."""
+    name = names.ray_service_name(owner.name, model.spec)
+    body = ctx.children.get(cache.RAYSERVICES, owner.namespace, name) or {}
+    notes = (body.get("metadata") or {}).get("annotations") or {}
+    return notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION)
 
 
 def _ray_service_weights(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict | None:

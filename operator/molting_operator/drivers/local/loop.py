@@ -152,7 +152,7 @@ class LocalDriver:
         elif isinstance(action, CancelJobs):
             self.jobs.cancel(action.revision)
         elif isinstance(action, ApplyTraffic):
-            self.serve.apply(requests.serve_app_config(name, spec, action))
+            self.serve.apply(requests.serve_app_config(name, spec, action), action.fingerprint)
         elif isinstance(action, Probe):
             self._probe(action.revision)
         elif isinstance(action, EmitEvent):

@@ -51,6 +51,7 @@ class LocalServe:
         self.log_dir = log_dir
         self._applied: dict[str, dict[str, int]] = {}
         self._routes: dict[str, str] = {}
+        self._fingerprints: dict[str, str | None] = {}
         self._admin: ServeAdmin | None = None
 
     def endpoint(self, route_prefix: str = "/") -> str:
@@ -86,7 +87,7 @@ class LocalServe:
                 raise ServeConfigError(f"the Ray dashboard at {self.dashboard} did not come up")
             time.sleep(0.5)
 
-    def apply(self, cfg: ServeAppConfig) -> None:
+    def apply(self, cfg: ServeAppConfig, fingerprint: str | None = None) -> None:
         """PUT the config and wait until the ingress runs it (its settings hash shows on
         /stats), so a probe right after never races the reconfigure."""
         self.ensure_started()
@@ -95,6 +96,7 @@ class LocalServe:
         self.admin.wait_applied(self.endpoint(cfg.route_prefix),
                                 settings_hash(build_ingress_settings(cfg)), timeout_s=300)
         self._applied[cfg.name] = cfg.weights()
+        self._fingerprints[cfg.name] = fingerprint
 
     def observe(self, name: str) -> ServeObservation:
         """What the app serves. When its /stats does not answer (Ray died, the app is gone) the
@@ -105,7 +107,8 @@ class LocalServe:
             stats = self.admin.stats(self.endpoint(self._routes[name]))
         except ServeConfigError as error:
             return ServeObservation(False, None, None, str(error))
-        return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats)
+        return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats,
+                                fingerprint=self._fingerprints.get(name))
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
         return self.admin.probe(self.endpoint(self._routes[name]), revision, questions,
