@@ -285,3 +285,24 @@ async def test_a_quiet_serving_model_costs_no_api_read_per_tick(operator_factory
     start = ticks()
     await eventually(lambda: ticks() >= start + 4, what="four more ticks")
     assert {k: v - before.get(k, 0) for k, v in apiserver.reads.items() if v != before.get(k, 0)} == {}
+
+
+async def test_a_serving_edit_reaches_the_ray_service_without_retraining(operator_factory, cluster):
+    rev, _ = await serve_first_revision(cluster, operator_factory)
+    await cluster.patch(MODELS, "mm", {"spec": {"serving": {"replicas": 2,
+                                                             "filter": {"enabled": False}}}})
+
+    def updated():
+        body = cluster.get(RAYSERVICES, "mm")
+        config = yaml.safe_load(body["spec"]["serveConfigV2"])
+        app = config["applications"][0]
+        generator = next(d for d in app["deployments"] if d["name"] == "Generator")
+        ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
+        workers = body["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
+        return (generator["num_replicas"] == 2 and ingress["user_config"]["filter"]["enabled"]
+                is False and workers["replicas"] == 2 and body)
+
+    body = await eventually(updated, what="the RayService to follow the serving edit")
+    assert served_weights(body) == {rev: 100}
+    assert sorted(j["metadata"]["name"] for j in cluster.all(JOBS)) == [f"mm-{rev}-eval", f"mm-{rev}-train"]
+    assert cluster.creates(JOBS) == 2
