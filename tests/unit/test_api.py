@@ -17,7 +17,8 @@ from molting_operator.api.schema_check import schema_problems
 from molting_workloads.contract.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.yaml") if "data" not in p.parts)
+EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.yaml")
+                  if "kind: MoltingModel" in p.read_text())
 CRD_FILE = ROOT / "crds" / "moltingmodel.yaml"
 
 

@@ -277,3 +277,12 @@ def test_ray_token_goes_to_the_dashboard_only():
     by_path = {r.url.path: r for r in dashboard.requests}
     assert by_path["/api/serve/applications/"].headers["authorization"] == "Bearer ray-secret"
     assert "authorization" not in by_path["/stats"].headers
+
+
+def test_the_example_serve_config_is_valid() -> None:
+    from pathlib import Path
+
+    from molting_workloads.contract.serve_config import load_config
+
+    cfg = load_config(str(Path(__file__).resolve().parents[2] / "examples" / "serve-config.yaml"))
+    assert cfg.name == "pip" and cfg.weights() == {"r1": 100} and cfg.filter.enabled

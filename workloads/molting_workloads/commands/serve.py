@@ -37,7 +37,7 @@ def serve_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        cfg = load_config(str(config))
+        cfg = _absolute_paths(load_config(str(config)))
         local.start_local_ray(num_cpus=num_cpus)
         url = local.deploy(cfg, http_port=port)
         console.print(f"[bold green]serving[/] {cfg.name} at {url}/v1/chat/completions")
@@ -54,3 +54,14 @@ def serve_command(
     finally:
         local.shutdown()
     console.print("stopped")
+
+
+def _absolute_paths(cfg):
+    """Relative model and adapter paths, as a user types them, mean this folder; the Ray workers
+    run elsewhere, so they get absolute ones."""
+    def absolute(path: str) -> str:
+        return str(Path(path).resolve()) if Path(path).exists() else path
+
+    revisions = [r.model_copy(update={"adapter": absolute(r.adapter)}) for r in cfg.revisions]
+    return cfg.model_copy(update={"base_model": absolute(cfg.base_model), "revisions": revisions})
+
