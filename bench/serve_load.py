@@ -100,6 +100,21 @@ def make_config(base: str, adapters: dict[str, str], max_tokens: int):
 # -- load --------------------------------------------------------------------------------------
 
 
+async def post_chat(client: httpx.AsyncClient, url: str, headers: dict, max_tokens: int,
+                    failures: list[str]) -> bool:
+    """One chat completion; a failure is recorded with its status or error, never raised."""
+    try:
+        r = await client.post(url + "/v1/chat/completions", headers=headers,
+                              json={"messages": MESSAGES, "max_tokens": max_tokens})
+    except httpx.HTTPError as error:
+        failures.append(f"{type(error).__name__}: {error}")
+        return False
+    if r.status_code != 200:
+        failures.append(f"{r.status_code} {r.text[:120]}")
+        return False
+    return True
+
+
 async def http_load(url: str, n: int, concurrency: int, deadline_s: float, max_tokens: int,
                     headers: dict | None = None) -> dict:
     latencies: list[float] = []
@@ -112,15 +127,7 @@ async def http_load(url: str, n: int, concurrency: int, deadline_s: float, max_t
             if time.monotonic() > stop_at:
                 return
             t = time.perf_counter()
-            try:
-                r = await client.post(url + "/v1/chat/completions", headers=headers or {},
-                                      json={"messages": MESSAGES, "max_tokens": max_tokens})
-                ok = r.status_code == 200
-                if not ok:
-                    failures.append(f"{r.status_code} {r.text[:120]}")
-            except httpx.HTTPError as error:
-                ok = False
-                failures.append(f"{type(error).__name__}: {error}")
+            ok = await post_chat(client, url, headers or {}, max_tokens, failures)
             if ok:
                 latencies.append(time.perf_counter() - t)
 
@@ -232,16 +239,8 @@ def phase_reweights(cfg, url: str, args) -> dict:
                 i = 0
                 while not stop.is_set() and time.monotonic() < stop_at and len(completions) < args.reweight_max:
                     i += 1
-                    try:
-                        r = await client.post(url + "/v1/chat/completions",
-                                              headers={"x-user-id": f"user-{n}-{i}"},
-                                              json={"messages": MESSAGES, "max_tokens": args.max_tokens})
-                        ok = r.status_code == 200
-                        if not ok:
-                            failures.append(f"{r.status_code} {r.text[:120]}")
-                    except httpx.HTTPError as error:
-                        ok = False
-                        failures.append(f"{type(error).__name__}: {error}")
+                    ok = await post_chat(client, url, {"x-user-id": f"user-{n}-{i}"},
+                                         args.max_tokens, failures)
                     completions.append((time.monotonic(), ok))
 
         await asyncio.gather(*(worker(n) for n in range(args.concurrency)))

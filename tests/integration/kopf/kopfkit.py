@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import kmock
 
+from molting_operator.api.revision import revision_id
+from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names
 from molting_operator.drivers.cluster.serving import ServeTarget
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
@@ -231,3 +233,21 @@ async def eventually(check: Callable[[], T | None] | Callable[[], Awaitable[T | 
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"not within {timeout}s: {what or check}")
+
+
+def revision_of(body: dict, token: str | None = None) -> str:
+    """The revision a model body trains (what the operator names its Jobs after)."""
+    return revision_id(MoltingModelSpec.model_validate(body["spec"]), token)
+
+
+async def start_training(cluster: Cluster, operator_factory, body: dict | None = None,
+                         **operator_kwargs: Any) -> tuple[dict, str, Any]:
+    """The dataset ConfigMap, an operator, and ``body`` (default: ``model()``) applied; returns
+    the body, its revision and the operator once the training Job exists."""
+    await cluster.create(CONFIGMAPS, dataset())
+    operator = await operator_factory(**operator_kwargs)
+    body = body if body is not None else model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"), what=f"training Job of {rev}")
+    return body, rev, operator

@@ -16,17 +16,13 @@ from kopfkit import (
     eval_summary,
     eventually,
     model,
+    revision_of,
+    start_training,
     train_summary,
 )
 
-from molting_operator.api.revision import revision_id
-from molting_operator.api.spec import MoltingModelSpec
-
 pytestmark = pytest.mark.timeout(60)
 
-
-def revision_of(body: dict) -> str:
-    return revision_id(MoltingModelSpec.model_validate(body["spec"]))
 
 
 def condition(cluster: Cluster, type_: str) -> dict:
@@ -81,12 +77,7 @@ async def test_an_invalid_spec_is_a_condition_and_an_event_not_a_crash(operator_
 
 
 async def test_a_crashed_training_job_fails_the_revision_with_its_log_tail(operator_factory, cluster):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model()
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory)
 
     await cluster.finish_job(f"mm-{rev}-train", "Traceback (most recent call last):\n"
                              "torch.OutOfMemoryError: CUDA out of memory", ok=False)
@@ -100,12 +91,7 @@ async def test_a_crashed_training_job_fails_the_revision_with_its_log_tail(opera
 
 
 async def test_a_new_revision_mid_training_cancels_the_old_jobs(operator_factory, cluster):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model()
-    await cluster.create(MODELS, body)
-    old = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{old}-train"))
+    body, old, _ = await start_training(cluster, operator_factory)
 
     patched = await cluster.patch(MODELS, "mm", {"spec": {"training": {"epochs": 5}}})
     new = revision_of(patched)
@@ -119,12 +105,7 @@ async def test_a_new_revision_mid_training_cancels_the_old_jobs(operator_factory
 
 
 async def test_a_serving_change_alone_does_not_retrain(operator_factory, cluster):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model()
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory)
     creates = cluster.creates(JOBS)
 
     await cluster.patch(MODELS, "mm", {"spec": {"serving": {"replicas": 3}}})
@@ -136,12 +117,7 @@ async def test_a_serving_change_alone_does_not_retrain(operator_factory, cluster
 async def test_without_kuberay_or_a_ray_address_a_passed_revision_waits_for_serving(
     operator_factory, cluster
 ):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory(kuberay=False)
-    body = model()
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory, kuberay=False)
     await cluster.finish_job(f"mm-{rev}-train", train_summary("mm", rev))
     await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"))
     await cluster.finish_job(f"mm-{rev}-eval", eval_summary(rev))
@@ -155,12 +131,7 @@ async def test_without_kuberay_or_a_ray_address_a_passed_revision_waits_for_serv
 async def test_with_a_ray_address_traffic_goes_through_the_serve_rest_api(
     operator_factory, cluster, serve: FakeServe
 ):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model(serving={"rayAddress": "http://ray-head.ml.svc:8265"})
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory, model(serving={"rayAddress": "http://ray-head.ml.svc:8265"}))
     await cluster.finish_job(f"mm-{rev}-train", train_summary("mm", rev))
     await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"))
     await cluster.finish_job(f"mm-{rev}-eval", eval_summary(rev))

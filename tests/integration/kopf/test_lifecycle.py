@@ -23,18 +23,15 @@ from kopfkit import (
     eval_summary,
     eventually,
     model,
+    revision_of,
+    start_training,
     train_summary,
 )
 
-from molting_operator.api.revision import revision_id
-from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.drivers.cluster import metrics
 
 pytestmark = pytest.mark.timeout(90)
 
-
-def revision_of(body: dict, token: str | None = None) -> str:
-    return revision_id(MoltingModelSpec.model_validate(body["spec"]), token)
 
 
 def served_weights(ray_service: dict) -> dict[str, int]:
@@ -112,12 +109,7 @@ async def test_apply_creates_the_training_job_with_the_right_spec(operator_facto
 
 
 async def test_training_progress_reaches_the_status(operator_factory, cluster):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model()
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory)
     await cluster.run_pod(f"mm-{rev}-train", "loading\nmolting-progress {\"step\": 3, \"total\": 30, "
                           "\"loss\": 2.5}\nmolting-progress {\"step\": 12, \"total\": 30, \"loss\": 1.9, "
                           "\"etaSeconds\": 40}\nnot json\n")
@@ -127,12 +119,7 @@ async def test_training_progress_reaches_the_status(operator_factory, cluster):
 
 
 async def test_a_trained_revision_is_evaluated_then_served_at_100_percent(operator_factory, cluster):
-    await cluster.create(CONFIGMAPS, dataset())
-    await operator_factory()
-    body = model()
-    await cluster.create(MODELS, body)
-    rev = revision_of(body)
-    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"))
+    body, rev, _ = await start_training(cluster, operator_factory)
     await cluster.finish_job(f"mm-{rev}-train", train_summary("mm", rev))
 
     job = await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"), what="eval Job")
