@@ -13,7 +13,7 @@ import yaml
 
 from molting_operator.api.crd import build_crd, render_crd
 from molting_operator.api.resource import load_resources, parse_resource
-from molting_operator.api.schema_check import schema_problems
+from molting_operator.api.schema_check import crd_problems, schema_problems
 from molting_workloads.contract.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,6 +188,8 @@ def test_crd_schema_is_structural_and_every_field_is_described() -> None:
     for path, node in _walk(_root_schema()):
         assert "type" in node, f"{path} has no type (not structural)"
         assert "$ref" not in node and "anyOf" not in node, path
+        if path == ".metadata":  # the API server allows nothing but type: object here
+            continue
         if "[" not in path.rsplit(".", 1)[-1]:
             assert node.get("description"), f"{path} has no description"
         for rule in node.get("x-kubernetes-validations", []):
@@ -202,3 +204,36 @@ def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
     assert crd["spec"]["scope"] == "Namespaced"
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
     assert names == ["PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE"]
+
+
+def test_generated_and_checked_in_crd_root_metadata_is_what_the_api_server_accepts() -> None:
+    """A root metadata with a description made the API server refuse the whole CRD."""
+    assert crd_problems(build_crd()) == []
+    assert crd_problems(yaml.safe_load(CRD_FILE.read_text())) == []
+    assert _root_schema()["properties"]["metadata"] == {"type": "object"}
+
+
+@pytest.mark.parametrize("metadata", [
+    {"type": "object", "description": "Standard object metadata."},
+    {"type": "object", "properties": {"labels": {"type": "object"}}},
+    {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    {"description": "no type"},
+])
+def test_crd_check_refuses_a_root_metadata_schema_the_api_server_refuses(
+    metadata: dict[str, Any]
+) -> None:
+    crd = build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = metadata
+    problems = [str(p) for p in crd_problems(crd)]
+    assert any("openAPIV3Schema.properties[metadata]" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("metadata", [
+    {"type": "object"},
+    {"type": "object", "properties": {"name": {"type": "string", "maxLength": 52}}},
+    {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}},
+])
+def test_crd_check_accepts_name_and_generate_name_constraints(metadata: dict[str, Any]) -> None:
+    crd = build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = metadata
+    assert crd_problems(crd) == []

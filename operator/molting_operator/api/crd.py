@@ -102,7 +102,8 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "molting.dev/v1alpha1"},
             "kind": {"type": "string", "description": "MoltingModel"},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server refuses anything but a bare object here (even a description).
+            "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },
