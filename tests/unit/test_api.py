@@ -142,6 +142,13 @@ MALFORMED = [
     ("base-model-missing", "spec.baseModel", _DELETE, "baseModel"),
     ("base-model-empty-source", "spec.baseModel.source", "", "baseModel.source"),
     ("history-limit-zero", "spec.historyLimit", 0, "historyLimit"),
+    ("serving-gpus-negative", "spec.serving.resources.gpus", -1, "resources.gpus"),
+    ("serving-gpus-fractional", "spec.serving.resources.gpus", 0.5, "resources.gpus"),
+    ("serving-cpu-not-a-quantity", "spec.serving.resources.cpu", "two", "resources.cpu"),
+    ("serving-cpu-zero", "spec.serving.resources.cpu", "0m", "resources.cpu"),
+    ("serving-memory-not-a-quantity", "spec.serving.resources.memory", "16 GB", "resources.memory"),
+    ("serving-memory-zero", "spec.serving.resources.memory", "0Gi", "resources.memory"),
+    ("serving-cpu-zero-alone", "spec.serving.resources", {"cpu": "0"}, "resources.cpu"),
 ]
 
 
@@ -157,6 +164,11 @@ def test_malformed_resource_is_refused_by_crd_and_models_naming_the_field(
     assert by_models, f"the models accepted {field}={value!r}"
     assert any(named in p for p in by_crd), by_crd
     assert any(named in p for p in by_models), by_models
+
+
+def test_serving_resources_may_be_partly_given(full: dict[str, Any]) -> None:
+    full["spec"]["serving"]["resources"] = {"gpus": 0}
+    assert crd_refusals(full) == [] and model_refusals(full) == []
 
 
 def test_model_errors_carry_the_yaml_line(tmp_path: Path, full: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import re
 
 from pydantic import Field, model_validator
 
+from molting_operator.api.serving_resources import ServingResources
 from molting_workloads.contract.base import WireModel, cel_rules
 from molting_workloads.contract.policies import (
     CleaningPolicy,
@@ -266,7 +267,14 @@ class ServingSpec(WireModel):
         max_length=512,
         description="Apply configs through this Ray dashboard's Serve REST API instead of a RayService.",
     )
-    replicas: int = Field(1, ge=1, le=64, description="Generator replicas.")
+    replicas: int = Field(
+        1, ge=1, le=64, description="Generator replicas (one Ray worker pod each)."
+    )
+    resources: ServingResources = Field(
+        default_factory=ServingResources,
+        description="Per Generator replica: gpus (default 1), cpu (default 4), memory (default "
+        "16Gi). Not taken from spec.training.",
+    )
     max_adapters_per_replica: int = Field(
         4, ge=1, le=64, description="LoRA adapters kept loaded per replica (LRU)."
     )
