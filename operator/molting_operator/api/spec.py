@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from molting_operator.api.serving_resources import ServingResources
 from molting_workloads.contract.base import WireModel, cel_rules
@@ -221,8 +221,12 @@ class RolloutSpec(WireModel):
             CanaryStep(weight=100, duration="0s"),
         ],
         min_length=1,
-        max_length=20,
-        description="Canary steps with strictly increasing weights; the last should be 100.",
+        max_length=20,  # keeps the CEL rules cheap
+        description="Canary steps with strictly increasing weights; the last must be 100.",
+        json_schema_extra=cel_rules(
+            ("self[size(self) - 1].weight == 100",
+             "spec.serving.rollout.steps: the last step's weight must be 100"),
+        ),
     )
     analysis: AnalysisThresholds = Field(
         default_factory=AnalysisThresholds, description="Live analysis thresholds."
@@ -234,6 +238,13 @@ class RolloutSpec(WireModel):
         description="Request header that keeps a user on one revision (A/B assignment).",
     )
     auto_rollback: bool = Field(True, description="Roll back automatically on a failed analysis.")
+
+    @field_validator("steps")
+    @classmethod
+    def _ends_at_100(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
+        if steps and steps[-1].weight != 100:
+            raise ValueError(f"the last step's weight must be 100, got {steps[-1].weight}")
+        return steps
 
     @model_validator(mode="after")
     def _increasing(self) -> RolloutSpec:
