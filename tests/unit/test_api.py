@@ -214,6 +214,15 @@ def test_crd_schema_is_structural_and_every_field_is_described() -> None:
             assert rule["message"]
 
 
+@pytest.mark.parametrize("field", ["baseModel.source", "dataset.path", "dataset.pvc.path",
+                                   "evaluation.questions.path", "evaluation.questions.pvc.path"])
+def test_every_path_field_says_how_a_file_on_the_artifacts_volume_is_written(field: str) -> None:
+    node = _root_schema()["properties"]["spec"]
+    for part in field.split("."):
+        node = node["properties"][part]
+    assert "/artifacts/" in node["description"], node["description"]  # shown by kubectl explain
+
+
 def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
     crd = build_crd()
     version = crd["spec"]["versions"][0]

@@ -47,7 +47,9 @@ class BaseModelSource(WireModel):
         ...,
         min_length=1,
         max_length=512,
-        description="A Hugging Face hub id (org/name) or a local path / path on the artifacts volume.",
+        description="A Hugging Face hub id (org/name) or a folder. On a cluster a folder on the "
+        "artifacts volume is written /artifacts/<folder> (the claim is mounted at /artifacts); "
+        "with molting up, a local folder (relative: to the resource file).",
     )
     revision: str | None = Field(
         None, max_length=128, description="Hub revision (branch, tag or commit) when source is an id."
@@ -65,7 +67,11 @@ class PvcRef(WireModel):
     """A file on a PersistentVolumeClaim."""
 
     claim_name: str = Field(..., min_length=1, max_length=253, description="PVC name.")
-    path: str = Field(..., min_length=1, max_length=1024, description="Path of the file inside it.")
+    path: str = Field(
+        ..., min_length=1, max_length=1024,
+        description="Path of the file inside the claim, from its root (on the artifacts claim, "
+        "datasets/a.jsonl is /artifacts/datasets/a.jsonl in the pods).",
+    )
 
 
 class DataSource(WireModel):
@@ -84,7 +90,10 @@ class DataSource(WireModel):
     config_map: ConfigMapRef | None = Field(None, description="Read the file from a ConfigMap key.")
     pvc: PvcRef | None = Field(None, description="Read the file from a PersistentVolumeClaim.")
     path: str | None = Field(
-        None, min_length=1, max_length=1024, description="A local path (molting up) or a URL-less path."
+        None, min_length=1, max_length=1024,
+        description="A file path as the pod reads it: on a cluster a file on the artifacts volume "
+        "is written /artifacts/<file>; with molting up, a local path (relative: to the resource "
+        "file).",
     )
 
     @model_validator(mode="after")
