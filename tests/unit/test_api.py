@@ -231,6 +231,11 @@ def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
     assert crd["spec"]["scope"] == "Namespaced"
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
     assert names == ["PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE"]
+    meta = version["additionalPrinterColumns"][4]
+    # a number column prints 1 and 0.2; the docs show 1.00 and 0.20
+    assert meta == {"name": "Meta-Lang", "type": "string", "jsonPath": ".status.metaLanguageRateText"}
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["metaLanguageRateText"]["type"] == "string"
 
 
 def test_generated_and_checked_in_crd_root_metadata_is_what_the_api_server_accepts() -> None:

@@ -85,7 +85,7 @@ PRINTER_COLUMNS = [
     {"name": "Stable", "type": "string", "jsonPath": ".status.stable.revision"},
     {"name": "Candidate", "type": "string", "jsonPath": ".status.candidate.revision"},
     {"name": "Canary", "type": "integer", "jsonPath": ".status.canaryWeight"},
-    {"name": "Meta-Lang", "type": "number", "jsonPath": ".status.metaLanguageRate"},
+    {"name": "Meta-Lang", "type": "string", "jsonPath": ".status.metaLanguageRateText"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
