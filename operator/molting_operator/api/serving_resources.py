@@ -53,9 +53,9 @@ class ServingResources(WireModel):
 
     @field_validator("cpu", "memory")
     @classmethod
-    def _above_zero(cls, value: str, info) -> str:
+    def _above_zero(cls, value: str) -> str:
         if not any(c in "123456789" for c in value):
-            raise ValueError(f"spec.serving.resources.{info.field_name} must be above zero")
+            raise ValueError("must be above zero")  # the error's path names the field
         return value
 
     @property
