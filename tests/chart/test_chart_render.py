@@ -167,6 +167,12 @@ def test_leader_election_adds_the_flag_and_allows_a_rolling_update(render: Rende
     assert {"POD_NAMESPACE", "POD_NAME"} <= names
 
 
+def test_the_operator_knows_its_pod_name_without_leader_election(render: Render) -> None:
+    """kopf's identity (and the Lease holder): without it kopf asks the passwd file for the UID."""
+    env = {e["name"]: e for e in operator_container(render())["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
 def test_kuberay_off_tells_the_operator(render: Render) -> None:
     assert env_of(operator_container(render(SCENARIOS["kuberay-off"])))["MOLTING_KUBERAY"] == "false"
 

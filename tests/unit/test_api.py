@@ -13,7 +13,7 @@ import yaml
 
 from molting_operator.api.crd import build_crd, render_crd
 from molting_operator.api.resource import load_resources, parse_resource
-from molting_operator.api.schema_check import schema_problems
+from molting_operator.api.schema_check import crd_problems, schema_problems
 from molting_workloads.contract.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,10 +122,16 @@ MALFORMED = [
     ("weight-over-100", "spec.serving.rollout.steps.1.weight", 150, "weight"),
     ("weight-negative", "spec.serving.rollout.steps.0.weight", -5, "weight"),
     ("steps-decreasing", "spec.serving.rollout.steps",
-     [{"weight": 50, "duration": "1m"}, {"weight": 10, "duration": "1m"}], "increasing"),
+     [{"weight": 50, "duration": "1m"}, {"weight": 10, "duration": "1m"}, {"weight": 100}],
+     "increasing"),
     ("steps-repeated", "spec.serving.rollout.steps",
-     [{"weight": 50, "duration": "1m"}, {"weight": 50, "duration": "1m"}], "increasing"),
+     [{"weight": 50, "duration": "1m"}, {"weight": 50, "duration": "1m"}, {"weight": 100}],
+     "increasing"),
     ("steps-empty", "spec.serving.rollout.steps", [], "steps"),
+    ("last-step-not-100", "spec.serving.rollout.steps",
+     [{"weight": 10, "duration": "1m"}, {"weight": 50, "duration": "1m"}], "rollout.steps"),
+    ("one-step-not-100", "spec.serving.rollout.steps", [{"weight": 50, "duration": "1m"}],
+     "rollout.steps"),
     ("duration-not-a-duration", "spec.serving.rollout.steps.0.duration", "5 minutes", "duration"),
     ("sticky-header-with-space", "spec.serving.rollout.stickyHeader", "x user", "stickyHeader"),
     ("length-min-over-max", "spec.evaluation.gates.answerLength", {"min": 500, "max": 100}, "answerLength"),
@@ -142,6 +148,13 @@ MALFORMED = [
     ("base-model-missing", "spec.baseModel", _DELETE, "baseModel"),
     ("base-model-empty-source", "spec.baseModel.source", "", "baseModel.source"),
     ("history-limit-zero", "spec.historyLimit", 0, "historyLimit"),
+    ("serving-gpus-negative", "spec.serving.resources.gpus", -1, "resources.gpus"),
+    ("serving-gpus-fractional", "spec.serving.resources.gpus", 0.5, "resources.gpus"),
+    ("serving-cpu-not-a-quantity", "spec.serving.resources.cpu", "two", "resources.cpu"),
+    ("serving-cpu-zero", "spec.serving.resources.cpu", "0m", "resources.cpu"),
+    ("serving-memory-not-a-quantity", "spec.serving.resources.memory", "16 GB", "resources.memory"),
+    ("serving-memory-zero", "spec.serving.resources.memory", "0Gi", "resources.memory"),
+    ("serving-cpu-zero-alone", "spec.serving.resources", {"cpu": "0"}, "resources.cpu"),
 ]
 
 
@@ -157,6 +170,11 @@ def test_malformed_resource_is_refused_by_crd_and_models_naming_the_field(
     assert by_models, f"the models accepted {field}={value!r}"
     assert any(named in p for p in by_crd), by_crd
     assert any(named in p for p in by_models), by_models
+
+
+def test_serving_resources_may_be_partly_given(full: dict[str, Any]) -> None:
+    full["spec"]["serving"]["resources"] = {"gpus": 0}
+    assert crd_refusals(full) == [] and model_refusals(full) == []
 
 
 def test_model_errors_carry_the_yaml_line(tmp_path: Path, full: dict[str, Any]) -> None:
@@ -188,10 +206,21 @@ def test_crd_schema_is_structural_and_every_field_is_described() -> None:
     for path, node in _walk(_root_schema()):
         assert "type" in node, f"{path} has no type (not structural)"
         assert "$ref" not in node and "anyOf" not in node, path
+        if path == ".metadata":  # the API server allows nothing but type: object here
+            continue
         if "[" not in path.rsplit(".", 1)[-1]:
             assert node.get("description"), f"{path} has no description"
         for rule in node.get("x-kubernetes-validations", []):
             assert rule["message"]
+
+
+@pytest.mark.parametrize("field", ["baseModel.source", "dataset.path", "dataset.pvc.path",
+                                   "evaluation.questions.path", "evaluation.questions.pvc.path"])
+def test_every_path_field_says_how_a_file_on_the_artifacts_volume_is_written(field: str) -> None:
+    node = _root_schema()["properties"]["spec"]
+    for part in field.split("."):
+        node = node["properties"][part]
+    assert "/artifacts/" in node["description"], node["description"]  # shown by kubectl explain
 
 
 def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
@@ -202,3 +231,41 @@ def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
     assert crd["spec"]["scope"] == "Namespaced"
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
     assert names == ["PHASE", "STABLE", "CANDIDATE", "CANARY", "META-LANG", "AGE"]
+    meta = version["additionalPrinterColumns"][4]
+    # a number column prints 1 and 0.2; the docs show 1.00 and 0.20
+    assert meta == {"name": "Meta-Lang", "type": "string", "jsonPath": ".status.metaLanguageRateText"}
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["metaLanguageRateText"]["type"] == "string"
+
+
+def test_generated_and_checked_in_crd_root_metadata_is_what_the_api_server_accepts() -> None:
+    """A root metadata with a description made the API server refuse the whole CRD."""
+    assert crd_problems(build_crd()) == []
+    assert crd_problems(yaml.safe_load(CRD_FILE.read_text())) == []
+    assert _root_schema()["properties"]["metadata"] == {"type": "object"}
+
+
+@pytest.mark.parametrize("metadata", [
+    {"type": "object", "description": "Standard object metadata."},
+    {"type": "object", "properties": {"labels": {"type": "object"}}},
+    {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    {"description": "no type"},
+])
+def test_crd_check_refuses_a_root_metadata_schema_the_api_server_refuses(
+    metadata: dict[str, Any]
+) -> None:
+    crd = build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = metadata
+    problems = [str(p) for p in crd_problems(crd)]
+    assert any("openAPIV3Schema.properties[metadata]" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("metadata", [
+    {"type": "object"},
+    {"type": "object", "properties": {"name": {"type": "string", "maxLength": 52}}},
+    {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}},
+])
+def test_crd_check_accepts_name_and_generate_name_constraints(metadata: dict[str, Any]) -> None:
+    crd = build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = metadata
+    assert crd_problems(crd) == []

@@ -74,8 +74,7 @@ def built() -> dict[str, dict[str, Any]]:
     owner = owner_of(model)
     train_cm, train_job = jobs.build_training(owner, model.spec, REVISION, DEFAULTS)
     eval_cm, eval_job = jobs.build_evaluation(owner, model.spec, evaluation_action(model), DEFAULTS)
-    config = requests.serve_app_config(owner.name, model.spec, traffic(model, {STABLE: 80, REVISION: 20}),
-                                       num_gpus=1.0)
+    config = requests.serve_app_config(owner.name, model.spec, traffic(model, {STABLE: 80, REVISION: 20}))
     ray = rayservice.build_ray_service(owner, model.spec, to_ray_service_yaml(config), DEFAULTS)
     return {
         "train-request-configmap": train_cm, "train-job": train_job,
@@ -218,15 +217,46 @@ def test_the_ray_cluster_does_not_change_with_the_traffic_split():
     assert services[1]["spec"]["serveConfigV2"] == to_ray_service_yaml(configs[1])
 
 
-def test_ray_workers_ask_for_gpus_only_when_training_does():
-    owner = names.Owner("m", "ns", "u")
-    with_gpu = rayservice.build_cluster_config(spec_with(gpus=1), DEFAULTS)
-    cpu_only = rayservice.build_cluster_config(spec_with(gpus=0), DEFAULTS)
-    limits = with_gpu["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"]
-    assert limits["nvidia.com/gpu"] == "1"
-    cpu_resources = cpu_only["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]
-    assert all("gpu" not in key for part in cpu_resources.values() for key in part)
-    assert rayservice.serve_url(owner, spec_with()) == "http://m-serve-svc.ns.svc:8000"
+def serving_spec(training: dict[str, Any], resources: dict[str, Any] | None = None) -> MoltingModelSpec:
+    serving = {"resources": resources} if resources is not None else {}
+    return MoltingModelSpec.model_validate({
+        "baseModel": {"source": "org/base"}, "dataset": {"path": "/artifacts/data/set.jsonl"},
+        "training": training, "serving": serving})
+
+
+def generator_of(spec: MoltingModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The worker pod's resources and the Generator's ray_actor_options for a spec."""
+    cluster = rayservice.build_cluster_config(spec, DEFAULTS)
+    pod = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]
+    action = ApplyTraffic(weights=(("r1", 100),), adapters=(("r1", "/artifacts/m/r1/adapter"),))
+    serve = yaml.safe_load(to_ray_service_yaml(requests.serve_app_config("m", spec, action)))
+    generator = next(d for d in serve["applications"][0]["deployments"] if d["name"] == "Generator")
+    return pod, generator["ray_actor_options"]
+
+
+def test_serving_resources_come_from_spec_serving_not_from_training():
+    """Training on 0 or 4 GPUs, 48Gi: the Generator still gets the serving defaults."""
+    for training in ({"gpus": 0}, {"gpus": 4, "resources": {"limits": {"memory": "48Gi"}}}):
+        pod, actor = generator_of(serving_spec(training))
+        wanted = {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
+        assert pod == {"requests": wanted, "limits": wanted}
+        assert actor == {"num_cpus": 4.0, "num_gpus": 1.0}
+
+
+def test_serving_on_cpu_asks_for_no_gpu_even_when_training_uses_them():
+    pod, actor = generator_of(serving_spec({"gpus": 2}, {"gpus": 0, "cpu": "500m", "memory": "2Gi"}))
+    assert pod == {"requests": {"cpu": "500m", "memory": "2Gi"},
+                   "limits": {"cpu": "500m", "memory": "2Gi"}}
+    assert actor == {"num_cpus": 0.5}
+
+
+def test_serving_gpus_follow_spec_serving_and_the_operators_resource_name():
+    spec = serving_spec({"gpus": 1}, {"gpus": 2})
+    cluster = rayservice.build_cluster_config(spec, jobs.JobDefaults(gpu_resource="amd.com/gpu"))
+    pod = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]
+    assert pod["limits"]["amd.com/gpu"] == pod["requests"]["amd.com/gpu"] == "2"
+    assert generator_of(spec)[1]["num_gpus"] == 2.0
+    assert rayservice.serve_url(names.Owner("m", "ns", "u"), spec) == "http://m-serve-svc.ns.svc:8000"
 
 
 def test_a_named_ray_service_is_used_as_named():
@@ -271,6 +301,9 @@ def test_cluster_fingerprint_moves_with_the_serving_spec_not_the_revision() -> N
     more = model.spec.model_copy(deep=True)
     more.serving.replicas = model.spec.serving.replicas + 1
     assert rayservice.cluster_hash(rayservice.build_cluster_config(more, DEFAULTS)) != base
+    bigger = model.spec.model_copy(deep=True)
+    bigger.serving.resources.memory = "32Gi"
+    assert rayservice.cluster_hash(rayservice.build_cluster_config(bigger, DEFAULTS)) != base
     for yaml_text in ("applications: []\n", "applications: [{name: other}]\n"):
         body = rayservice.build_ray_service(owner_of(model), model.spec, yaml_text, DEFAULTS)
         assert body["metadata"]["annotations"][rayservice.CLUSTER_HASH_ANNOTATION] == base

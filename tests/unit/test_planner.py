@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import MoltingModelStatus, Phase
+from molting_operator.drivers.local.view import row
 from molting_operator.planning.actions import (
     ApplyTraffic,
     CancelJobs,
@@ -165,6 +166,22 @@ def test_first_revision_that_passes_is_promoted_directly_at_100() -> None:
     assert status.candidate is None
     ready = {c.type: c.status for c in status.conditions}
     assert ready["Ready"] == "True" and ready["GatesPassed"] == "True"
+
+
+@pytest.mark.parametrize(("rate", "shown"), [(1.0, "1.00"), (0.2, "0.20"), (0.0, "0.00"),
+                                            (0.05, "0.05")])
+def test_the_meta_lang_column_shows_the_stable_rate_with_two_decimals(rate: float, shown: str) -> None:
+    """kubectl prints a number column as 1 or 0.2; the column reads a string field instead."""
+    spec = make_spec(evaluation={"gates": {"maxMetaLanguageRate": 1.0}})
+    rev = desired_revision(spec, {})
+    status = plan(spec, MoltingModelStatus(), observe(), "m").status
+    status = plan(spec, status, observe(jobs=[train_ok(rev)]), "m").status
+    status = plan(spec, status, observe(jobs=[train_ok(rev), eval_done(
+        rev, {**GOOD, "metaLanguageRate": rate})]), "m").status
+    assert status.phase == Phase.SERVING
+    assert status.to_wire()["metaLanguageRate"] == rate
+    assert status.to_wire()["metaLanguageRateText"] == shown
+    assert row("m", status, None)[5] == shown  # `molting get` agrees
 
 
 def test_first_revision_that_fails_its_gates_serves_nothing() -> None:

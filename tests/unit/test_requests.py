@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.drivers.local.serving import LocalServe
 from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
 from molting_operator.planning.layout import Layout
 from molting_operator.planning.requests import eval_request, serve_app_config, train_request
@@ -43,3 +44,27 @@ def test_invalid_pattern_is_refused_naming_it() -> None:
     with pytest.raises(ValidationError, match=r"extraPatterns\[0\]: invalid regular expression"):
         MoltingModelSpec.model_validate({"baseModel": {"source": "/m"}, "dataset": {"path": "/d"},
                                          "serving": {"filter": {"extraPatterns": ["(oops"]}}})
+
+
+def test_generator_resources_come_from_spec_serving_with_explicit_defaults() -> None:
+    action = ApplyTraffic((("r1", 100),), (("r1", "/a/r1"),))
+    default = serve_app_config("m", SPEC, action)
+    assert (default.num_gpus, default.num_cpus) == (1.0, 4.0)  # training.gpus plays no part
+    spec = MoltingModelSpec.model_validate({
+        "baseModel": {"source": "/m"}, "dataset": {"path": "/d.jsonl"}, "training": {"gpus": 4},
+        "serving": {"replicas": 3, "resources": {"gpus": 0, "cpu": "1500m"}}})
+    cpu = serve_app_config("m", spec, action)
+    assert (cpu.num_gpus, cpu.num_cpus, cpu.replicas) == (0.0, 1.5, 3)
+
+
+def test_the_local_ray_head_offers_what_the_generators_reserve() -> None:
+    """The local driver applies the same Serve config, so its Ray head must be able to place it;
+    a GPU asked for on a machine without one is a logical resource (the model runs on CPU)."""
+    action = ApplyTraffic((("r1", 100),), (("r1", "/a/r1"),))
+    serve = LocalServe(num_cpus=2)
+    assert serve.head_resources(serve_app_config("m", SPEC, action)) == ["--num-cpus=4", "--num-gpus=1"]
+    small = MoltingModelSpec.model_validate({
+        "baseModel": {"source": "/m"}, "dataset": {"path": "/d.jsonl"},
+        "serving": {"replicas": 2, "resources": {"gpus": 0, "cpu": "500m"}}})
+    assert serve.head_resources(serve_app_config("m", small, action)) == ["--num-cpus=2"]
+    assert serve.head_resources(None) == ["--num-cpus=2"]

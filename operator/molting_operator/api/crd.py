@@ -85,7 +85,7 @@ PRINTER_COLUMNS = [
     {"name": "Stable", "type": "string", "jsonPath": ".status.stable.revision"},
     {"name": "Candidate", "type": "string", "jsonPath": ".status.candidate.revision"},
     {"name": "Canary", "type": "integer", "jsonPath": ".status.canaryWeight"},
-    {"name": "Meta-Lang", "type": "number", "jsonPath": ".status.metaLanguageRate"},
+    {"name": "Meta-Lang", "type": "string", "jsonPath": ".status.metaLanguageRateText"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -102,7 +102,8 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "molting.dev/v1alpha1"},
             "kind": {"type": "string", "description": "MoltingModel"},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server refuses anything but a bare object here (even a description).
+            "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from molting_operator.api.serving_resources import ServingResources
 from molting_workloads.contract.base import WireModel, cel_rules
 from molting_workloads.contract.policies import (
     CleaningPolicy,
@@ -46,7 +47,9 @@ class BaseModelSource(WireModel):
         ...,
         min_length=1,
         max_length=512,
-        description="A Hugging Face hub id (org/name) or a local path / path on the artifacts volume.",
+        description="A Hugging Face hub id (org/name) or a folder. On a cluster a folder on the "
+        "artifacts volume is written /artifacts/<folder> (the claim is mounted at /artifacts); "
+        "with molting up, a local folder (relative: to the resource file).",
     )
     revision: str | None = Field(
         None, max_length=128, description="Hub revision (branch, tag or commit) when source is an id."
@@ -64,7 +67,11 @@ class PvcRef(WireModel):
     """A file on a PersistentVolumeClaim."""
 
     claim_name: str = Field(..., min_length=1, max_length=253, description="PVC name.")
-    path: str = Field(..., min_length=1, max_length=1024, description="Path of the file inside it.")
+    path: str = Field(
+        ..., min_length=1, max_length=1024,
+        description="Path of the file inside the claim, from its root (on the artifacts claim, "
+        "datasets/a.jsonl is /artifacts/datasets/a.jsonl in the pods).",
+    )
 
 
 class DataSource(WireModel):
@@ -83,7 +90,10 @@ class DataSource(WireModel):
     config_map: ConfigMapRef | None = Field(None, description="Read the file from a ConfigMap key.")
     pvc: PvcRef | None = Field(None, description="Read the file from a PersistentVolumeClaim.")
     path: str | None = Field(
-        None, min_length=1, max_length=1024, description="A local path (molting up) or a URL-less path."
+        None, min_length=1, max_length=1024,
+        description="A file path as the pod reads it: on a cluster a file on the artifacts volume "
+        "is written /artifacts/<file>; with molting up, a local path (relative: to the resource "
+        "file).",
     )
 
     @model_validator(mode="after")
@@ -220,8 +230,12 @@ class RolloutSpec(WireModel):
             CanaryStep(weight=100, duration="0s"),
         ],
         min_length=1,
-        max_length=20,
-        description="Canary steps with strictly increasing weights; the last should be 100.",
+        max_length=20,  # keeps the CEL rules cheap
+        description="Canary steps with strictly increasing weights; the last must be 100.",
+        json_schema_extra=cel_rules(
+            ("self[size(self) - 1].weight == 100",
+             "spec.serving.rollout.steps: the last step's weight must be 100"),
+        ),
     )
     analysis: AnalysisThresholds = Field(
         default_factory=AnalysisThresholds, description="Live analysis thresholds."
@@ -233,6 +247,13 @@ class RolloutSpec(WireModel):
         description="Request header that keeps a user on one revision (A/B assignment).",
     )
     auto_rollback: bool = Field(True, description="Roll back automatically on a failed analysis.")
+
+    @field_validator("steps")
+    @classmethod
+    def _ends_at_100(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
+        if steps and steps[-1].weight != 100:
+            raise ValueError(f"the last step's weight must be 100, got {steps[-1].weight}")
+        return steps
 
     @model_validator(mode="after")
     def _increasing(self) -> RolloutSpec:
@@ -266,7 +287,14 @@ class ServingSpec(WireModel):
         max_length=512,
         description="Apply configs through this Ray dashboard's Serve REST API instead of a RayService.",
     )
-    replicas: int = Field(1, ge=1, le=64, description="Generator replicas.")
+    replicas: int = Field(
+        1, ge=1, le=64, description="Generator replicas (one Ray worker pod each)."
+    )
+    resources: ServingResources = Field(
+        default_factory=ServingResources,
+        description="Per Generator replica: gpus (default 1), cpu (default 4), memory (default "
+        "16Gi). Not taken from spec.training.",
+    )
     max_adapters_per_replica: int = Field(
         4, ge=1, le=64, description="LoRA adapters kept loaded per replica (LRU)."
     )

@@ -137,6 +137,11 @@ class HistoryEntry(WireModel):
     adapter: str | None = Field(None, description="Where its adapter lives.")
 
 
+def two_decimals(rate: float | None) -> str | None:
+    """A rate as the META-LANG column shows it (a number column would print 1 and 0.2)."""
+    return None if rate is None else f"{rate:.2f}"
+
+
 class MoltingModelStatus(WireModel):
     """What the operator observed and decided."""
 
@@ -150,6 +155,9 @@ class MoltingModelStatus(WireModel):
     canary: CanaryState | None = Field(None, description="Canary progress.")
     canary_weight: int | None = Field(None, description="The candidate's current weight (printer column).")
     meta_language_rate: float | None = Field(None, description="Stable's evaluated meta-language rate.")
+    meta_language_rate_text: str | None = Field(
+        None, description="metaLanguageRate with two decimals, e.g. 0.20 (the META-LANG column)."
+    )
     progress: TrainingProgress | None = Field(None, description="Training progress.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Past revisions.")
     handled_tokens: dict[str, str] = Field(

@@ -52,24 +52,20 @@ def cluster_hash(cluster: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(cluster, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def uses_gpus(spec: MoltingModelSpec) -> bool:
-    """Serving runs on GPUs when training does (a CPU-only model is served on CPUs)."""
-    return spec.training.gpus > 0
+def worker_resources(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict[str, Any]:
+    """One Generator replica's pod resources, from spec.serving.resources (never spec.training);
+    requests equal limits, so KubeRay advertises exactly the CPUs the replica reserves."""
+    wanted = spec.serving.resources
+    amounts = {"cpu": wanted.cpu, "memory": wanted.memory}
+    if wanted.gpus:
+        amounts[defaults.gpu_resource] = str(wanted.gpus)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
 def build_cluster_config(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict[str, Any]:
     """A head (Serve controller, HTTP proxy, the dashboard) and one worker group for the
     Generator replicas, every pod with the artifacts claim mounted read-only at /artifacts."""
-    worker_resources: dict[str, Any] = {
-        "requests": dict(spec.training.resources.requests),
-        "limits": dict(spec.training.resources.limits),
-    }
-    if uses_gpus(spec):
-        worker_resources["limits"][defaults.gpu_resource] = "1"
-        worker_resources["requests"][defaults.gpu_resource] = "1"
-    worker_pod = _ray_pod(
-        "ray-worker", defaults, {k: v for k, v in worker_resources.items() if v}, ports=[]
-    )
+    worker_pod = _ray_pod("ray-worker", defaults, worker_resources(spec, defaults), ports=[])
     selector = jobs.node_selector(spec, defaults)
     if selector:
         worker_pod["spec"]["nodeSelector"] = selector

@@ -75,7 +75,6 @@ async def _run(
 ) -> None:
     import asyncio
     import os
-    import socket
     from pathlib import Path
 
     from molting_operator.drivers.cluster import leadership, running
@@ -88,8 +87,7 @@ async def _run(
     token_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     lease_ns = os.environ.get("POD_NAMESPACE") or (
         token_ns.read_text().strip() if token_ns.exists() else "default")
-    elector = leadership.Elector(context.kube, lease_ns,
-                                 os.environ.get("POD_NAME") or socket.gethostname())
+    elector = leadership.Elector(context.kube, lease_ns, running.own_identity())
     await leadership.serve_health_while(asyncio.ensure_future(elector.acquire()), liveness_port)
     lost = asyncio.Event()
     keeper = asyncio.create_task(elector.keep(lost))

@@ -32,6 +32,7 @@ from molting_operator.api.status import (
     RevisionRef,
     TrafficEntry,
     TrainingProgress,
+    two_decimals,
 )
 from molting_operator.planning import analysis as analysis_mod
 from molting_operator.planning.actions import (
@@ -441,6 +442,7 @@ def _summarise(ctx: _Ctx) -> None:
     st.canary_weight = st.canary.weight if st.canary else None
     ev = st.stable.evaluation if st.stable else None
     st.meta_language_rate = ev.meta_language_rate if ev else None
+    st.meta_language_rate_text = two_decimals(st.meta_language_rate)
     if st.phase != Phase.TRAINING:
         st.progress = None
     if len(st.history) > ctx.spec.history_limit:

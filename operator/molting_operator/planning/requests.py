@@ -61,11 +61,10 @@ def meta_patterns(spec: MoltingModelSpec) -> list[str]:
     return list(dict.fromkeys([*spec.cleaning.extra_patterns, *spec.serving.filter.extra_patterns]))
 
 
-def serve_app_config(
-    name: str, spec: MoltingModelSpec, action: ApplyTraffic, **overrides: object
-) -> ServeAppConfig:
+def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) -> ServeAppConfig:
     """The Serve app config for a traffic split: weighted revisions first (stable, then the
-    candidate), then every other known adapter at weight 0."""
+    candidate), then every other known adapter at weight 0. Both drivers use it as it is; the
+    Generator's GPUs and CPUs come from spec.serving.resources."""
     weights = action.as_dict()
     adapters = dict(action.adapters)
     order = [rev for rev, _ in action.weights] + sorted(set(adapters) - set(weights))
@@ -83,5 +82,6 @@ def serve_app_config(
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,
         replicas=serving.replicas,
-        **overrides,
+        num_gpus=float(serving.resources.gpus),
+        num_cpus=serving.resources.num_cpus,
     )

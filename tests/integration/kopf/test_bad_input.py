@@ -63,7 +63,7 @@ async def test_an_invalid_spec_is_a_condition_and_an_event_not_a_crash(operator_
     await cluster.create(CONFIGMAPS, dataset())
     await operator_factory()
     # The CRD's CEL rule would refuse this; kmock does not, so the operator's own check must.
-    await cluster.create(MODELS, model(steps=[(50, "1m"), (10, "1m")]))
+    await cluster.create(MODELS, model(steps=[(50, "1m"), (10, "1m"), (100, "0s")]))
 
     ready = await eventually(lambda: condition(cluster, "Ready").get("reason") == "InvalidSpec"
                              and condition(cluster, "Ready"), what="InvalidSpec")

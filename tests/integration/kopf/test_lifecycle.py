@@ -293,3 +293,25 @@ async def test_a_serving_edit_reaches_the_ray_service_without_retraining(operato
     assert served_weights(body) == {rev: 100}
     assert sorted(j["metadata"]["name"] for j in cluster.all(JOBS)) == [f"mm-{rev}-eval", f"mm-{rev}-train"]
     assert cluster.creates(JOBS) == 2
+
+
+async def test_the_ray_service_takes_its_resources_from_spec_serving_not_training(
+    operator_factory, cluster
+):
+    """Training asks for a GPU (model()'s gpus: 1); serving on CPU must not."""
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    body["spec"]["serving"]["resources"] = {"gpus": 0, "cpu": "2", "memory": "8Gi"}
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await train_and_evaluate(cluster, rev)
+
+    ray_service = await eventually(lambda: cluster.get(RAYSERVICES, "mm"), what="RayService")
+    config = yaml.safe_load(ray_service["spec"]["serveConfigV2"])
+    generator = next(d for d in config["applications"][0]["deployments"] if d["name"] == "Generator")
+    assert generator["ray_actor_options"] == {"num_cpus": 2.0}
+    group = ray_service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
+    wanted = {"cpu": "2", "memory": "8Gi"}
+    assert group["template"]["spec"]["containers"][0]["resources"] == {
+        "requests": wanted, "limits": wanted}

@@ -89,7 +89,7 @@ class ServeAppConfig(WireModel):
     device: str | None = Field(None, max_length=32, description="cpu, cuda, cuda:0; None: auto.")
     quantize_4bit: bool = Field(False, alias="quantize4bit")
     num_gpus: float = Field(0.0, ge=0.0, le=8.0, description="GPUs per Generator replica.")
-    num_cpus: float = Field(1.0, ge=0.0, le=64.0, description="CPUs per Generator replica.")
+    num_cpus: float = Field(1.0, ge=0.0, le=100.0, description="CPUs per Generator replica.")
     max_batch_size: int = Field(8, ge=1, le=256, description="Generator batch (@serve.batch).")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=1.0)
     ingress_max_ongoing_requests: int = Field(128, ge=1, le=10_000)

@@ -168,8 +168,7 @@ def apply_traffic(
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
     """Through the Serve REST API with spec.serving.rayAddress, else into the RayService."""
-    gpus = 1.0 if rayservice.uses_gpus(spec) else 0.0
-    config = requests.serve_app_config(owner.name, spec, action, num_gpus=gpus)
+    config = requests.serve_app_config(owner.name, spec, action)
     split = ", ".join(f"{rev} {weight}%" for rev, weight in action.weights)
     if spec.serving.ray_address:
         ctx.serve.apply(serving.ServeTarget.of(owner, spec), build_serve_config(config))

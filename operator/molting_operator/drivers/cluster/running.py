@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Collection, Iterator
+import socket
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -22,6 +23,13 @@ from molting_operator.drivers.cluster.config import Context
 def login_with_kubeconfig(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """kopf's own login through the `kubernetes` package: in-cluster, else the kubeconfig."""
     return kopf.login_via_client(**kwargs)
+
+
+def own_identity(environ: Mapping[str, str] = os.environ) -> str:
+    """Who this operator is, for kopf and the Lease: the pod name (the chart's POD_NAME, from
+    the downward API), else the hostname. kopf's own default calls getpass.getuser(), which
+    raises KeyError under a UID with no passwd entry (any arbitrary UID an image runs as)."""
+    return environ.get("POD_NAME") or socket.gethostname()
 
 
 async def run(
@@ -42,6 +50,7 @@ async def run(
         namespaces=list(namespaces),
         clusterwide=clusterwide,
         standalone=True,
+        identity=own_identity(),  # kopf.Identity is a NewType of str
         liveness_endpoint=liveness_endpoint,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

@@ -7,6 +7,7 @@ the head on exit only when it started it.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -70,12 +71,22 @@ class LocalServe:
         except httpx.HTTPError:
             return False
 
-    def ensure_started(self, timeout_s: float = 120.0) -> None:
+    def head_resources(self, cfg: ServeAppConfig | None) -> list[str]:
+        """The Ray head offers what the app's Generators reserve (spec.serving.resources), as
+        logical resources: a machine without a GPU still schedules a replica that asks for one,
+        and the Generator then runs on the CPU (it picks cuda only when torch sees it)."""
+        cpus, gpus = self.num_cpus, 0
+        if cfg is not None:
+            cpus = max(cpus, math.ceil(cfg.replicas * cfg.num_cpus))
+            gpus = math.ceil(cfg.replicas * cfg.num_gpus)
+        return [f"--num-cpus={cpus}"] + ([f"--num-gpus={gpus}"] if gpus else [])
+
+    def ensure_started(self, timeout_s: float = 120.0, cfg: ServeAppConfig | None = None) -> None:
         if self._dashboard_up():
             return
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
         cmd = [ray, "start", "--head", f"--node-ip-address={HOST}", f"--dashboard-host={HOST}",
-               f"--dashboard-port={self.dashboard_port}", f"--num-cpus={self.num_cpus}",
+               f"--dashboard-port={self.dashboard_port}", *self.head_resources(cfg),
                "--disable-usage-stats", "--include-dashboard=true"]
         out = subprocess.run(cmd, env=loopback_env(), capture_output=True, text=True, timeout=timeout_s)
         if out.returncode != 0:
@@ -90,7 +101,7 @@ class LocalServe:
     def apply(self, cfg: ServeAppConfig, fingerprint: str | None = None) -> None:
         """PUT the config and wait until the ingress runs it (its settings hash shows on
         /stats), so a probe right after never races the reconfigure."""
-        self.ensure_started()
+        self.ensure_started(cfg=cfg)
         self.admin.apply(build_serve_config(cfg, http_options={"host": HOST, "port": self.http_port}))
         self._routes[cfg.name] = cfg.route_prefix
         self.admin.wait_applied(self.endpoint(cfg.route_prefix),

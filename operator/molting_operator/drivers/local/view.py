@@ -30,14 +30,13 @@ def age(created: str | None, now: datetime | None = None) -> str:
 
 
 def row(name: str, status: MoltingModelStatus, created: str | None) -> list[str]:
-    meta = status.meta_language_rate
     return [
         name,
         status.phase.value,
         status.stable.revision if status.stable else "<none>",
         status.candidate.revision if status.candidate else "<none>",
         f"{status.canary_weight}%" if status.canary_weight is not None else "-",
-        f"{meta:.2f}" if meta is not None else "-",
+        status.meta_language_rate_text or "-",  # the META-LANG column's own field
         age(created),
     ]
 
