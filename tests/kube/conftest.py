@@ -154,7 +154,7 @@ def apiserver(kube_cluster: KubeCluster) -> KubeCluster:
 
 @pytest.fixture()
 def serve(kube_cluster: KubeCluster) -> FakeServe:
-    return FakeServe()
+    return FakeServe(kube_cluster)
 
 
 @pytest.fixture()

@@ -20,6 +20,7 @@ from molting_operator.planning.actions import (
     ApplyTraffic,
     CancelJobs,
     EmitEvent,
+    Probe,
     RunEvaluation,
     RunTraining,
 )
@@ -35,6 +36,7 @@ from molting_operator.planning.planner import (
     ROLLBACK_ANNOTATION,
     desired_revision,
     plan,
+    timestamp,
 )
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
 
@@ -78,6 +80,12 @@ def stats(**revs: tuple[int, int, int]) -> AppStats:
         RevisionStats(revision=r, user=Counters(requests=n, errors=e, meta_hits=m))
         for r, (n, e, m) in revs.items()
     ])
+
+
+def served(applied: dict[str, int] | None, stats_: AppStats | None = None,
+           **kw: Any) -> ServeObservation:
+    """An app that runs what its config says (``running`` equal to ``applied``)."""
+    return ServeObservation(True, applied, stats_, running=applied, **kw)
 
 
 def observe(now: datetime = T0, jobs: list[JobObservation] = (), serve: ServeObservation | None = None,
@@ -160,12 +168,45 @@ def test_failed_training_is_reported_and_not_retried() -> None:
 
 
 def test_first_revision_that_passes_is_promoted_directly_at_100() -> None:
-    status, rev = serving_one(make_spec())
+    spec = make_spec()
+    status, rev = serving_one(spec)
     assert status.stable.revision == rev and status.previous is None
     assert [(t.revision, t.weight) for t in status.traffic] == [(rev, 100)]
     assert status.candidate is None
+    status = plan(spec, status, observe(serve=served({rev: 100})), "m").status
     ready = {c.type: c.status for c in status.conditions}
-    assert ready["Ready"] == "True" and ready["GatesPassed"] == "True"
+    assert ready["Ready"] == "True" and ready["GatesPassed"] == "True" and ready["Serving"] == "True"
+
+
+def test_a_written_config_is_not_serving_until_the_app_reports_it_runs_it() -> None:
+    """The RayService can exist for minutes before its app runs (a Generator not scheduled)."""
+    spec = make_spec()
+    status, rev = serving_one(spec)
+    waiting = ServeObservation(True, {rev: 100}, None, running=None,
+                               not_running="KubeRay reports the app DEPLOYING: Generator pending")
+    status = plan(spec, status, observe(serve=waiting), "m").status
+    conds = {c.type: c for c in status.conditions}
+    assert conds["Serving"].status == "False" and conds["Serving"].reason == "ServePending"
+    assert "DEPLOYING" in conds["Serving"].message and f"{rev} 100%" in conds["Serving"].message
+    assert conds["Ready"].status == "False" and "DEPLOYING" in conds["Ready"].message
+    older = ServeObservation(True, {rev: 100}, None, running={"other": 100})
+    status = plan(spec, status, observe(serve=older), "m").status
+    assert {c.type: c.status for c in status.conditions}["Serving"] == "False"
+    status = plan(spec, status, observe(serve=served({rev: 100})), "m").status
+    assert {c.type: c.status for c in status.conditions}["Ready"] == "True"
+
+
+def test_a_canary_step_waits_for_the_app_before_probing_or_counting_its_time() -> None:
+    spec, status, old, new = in_canary()
+    assert not any(isinstance(a, Probe) for a in plan(spec, status, observe(), "m").actions)
+    later = T0 + timedelta(hours=1)
+    stale = ServeObservation(True, {old: 90, new: 10}, None, running={old: 100})
+    p = plan(spec, status, observe(now=later, serve=stale), "m")
+    assert not any(isinstance(a, Probe) for a in p.actions)  # the app would answer 404
+    assert p.status.canary.step_started_at == timestamp(later)  # the step's clock is held
+    assert p.status.phase == Phase.CANARY and p.status.canary.step == 0
+    running = plan(spec, p.status, observe(now=later, serve=served({old: 90, new: 10})), "m")
+    assert any(isinstance(a, Probe) and a.revision == new for a in running.actions)
 
 
 @pytest.mark.parametrize(("rate", "shown"), [(1.0, "1.00"), (0.2, "0.20"), (0.0, "0.00"),
@@ -219,7 +260,7 @@ def test_gate_failure_keeps_stable_serving_with_reasons_per_gate() -> None:
 
 def test_canary_holds_until_the_step_duration_passes() -> None:
     spec, status, old, new = in_canary()
-    serve = ServeObservation(True, {old: 90, new: 10}, stats(**{old: (50, 0, 0), new: (10, 0, 0)}))
+    serve = served({old: 90, new: 10}, stats(**{old: (50, 0, 0), new: (10, 0, 0)}))
     p = plan(spec, status, observe(T0 + timedelta(seconds=30), serve=serve), "m")
     assert p.status.canary.step == 0 and kinds(p.actions) == []
 
@@ -228,15 +269,16 @@ def test_healthy_canary_advances_then_promotes() -> None:
     spec, status, old, new = in_canary()
     healthy = stats(**{old: (50, 0, 0), new: (10, 0, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=2),
-                                   serve=ServeObservation(True, {old: 90, new: 10}, healthy)), "m")
+                                   serve=served({old: 90, new: 10}, healthy)), "m")
     assert p.status.canary.step == 1
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 50, new: 50}
-    assert "ApplyTraffic" in kinds(p.actions) and "Probe" in kinds(p.actions)
+    # No probe yet: the app does not run the new split until the next observation shows it.
+    assert "ApplyTraffic" in kinds(p.actions) and "Probe" not in kinds(p.actions)
     p = plan(spec, p.status, observe(T0 + timedelta(minutes=4),
-                                     serve=ServeObservation(True, {old: 50, new: 50}, healthy)), "m")
+                                     serve=served({old: 50, new: 50}, healthy)), "m")
     assert p.status.canary.step == 2 and p.status.canary_weight == 100
     p = plan(spec, p.status, observe(T0 + timedelta(minutes=5),
-                                     serve=ServeObservation(True, {new: 100}, healthy)), "m")
+                                     serve=served({new: 100}, healthy)), "m")
     assert p.status.phase == Phase.SERVING
     assert p.status.stable.revision == new and p.status.previous.revision == old
     assert {t.revision: t.weight for t in p.status.traffic} == {new: 100}
@@ -246,7 +288,7 @@ def test_breach_with_auto_rollback_sends_all_traffic_back_to_stable() -> None:
     spec, status, old, new = in_canary()
     noisy = stats(**{old: (50, 0, 0), new: (10, 0, 9)})
     p = plan(spec, status, observe(T0 + timedelta(seconds=10),
-                                   serve=ServeObservation(True, {old: 90, new: 10}, noisy)), "m")
+                                   serve=served({old: 90, new: 10}, noisy)), "m")
     assert p.status.phase == Phase.ROLLED_BACK
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 100}
     assert p.status.history[-1].revision == new and p.status.history[-1].outcome == "RolledBack"
@@ -263,7 +305,7 @@ def test_breach_without_auto_rollback_holds_and_warns() -> None:
     spec.serving.rollout.auto_rollback = False
     noisy = stats(**{old: (50, 0, 0), new: (10, 5, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=5),
-                                   serve=ServeObservation(True, {old: 90, new: 10}, noisy)), "m")
+                                   serve=served({old: 90, new: 10}, noisy)), "m")
     assert p.status.phase == Phase.CANARY and p.status.canary.step == 0
     assert any(isinstance(a, EmitEvent) and a.warning for a in p.actions)
 
@@ -272,7 +314,7 @@ def test_inconclusive_analysis_holds_the_step_and_probes_again() -> None:
     spec, status, old, new = in_canary()
     quiet = stats(**{old: (50, 0, 0), new: (1, 0, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=5),
-                                   serve=ServeObservation(True, {old: 90, new: 10}, quiet)), "m")
+                                   serve=served({old: 90, new: 10}, quiet)), "m")
     assert p.status.canary.step == 0 and kinds(p.actions) == ["Probe"]
     assert p.status.canary.analysis.startswith("Inconclusive")
 
@@ -354,7 +396,7 @@ def test_a_lost_serve_app_gets_its_traffic_again() -> None:
     status, rev = serving_one(spec)
     p = plan(spec, status, observe(serve=ServeObservation(False, None)), "m")
     assert [a.as_dict() for a in p.actions if isinstance(a, ApplyTraffic)] == [{rev: 100}]
-    steady = plan(spec, status, observe(serve=ServeObservation(True, {rev: 100})), "m")
+    steady = plan(spec, status, observe(serve=served({rev: 100})), "m")
     assert kinds(steady.actions) == []
 
 
@@ -387,7 +429,7 @@ class World:
     def step(self) -> None:
         observed = Observed(
             now=self.now, generation=1, annotations=dict(self.annotations), jobs=dict(self.jobs),
-            serve=ServeObservation(True, self.applied, self._stats()),
+            serve=served(self.applied, self._stats()),
         )
         before = dict(self.jobs)
         p = plan(self.spec, self.status, observed, "m")
@@ -493,7 +535,7 @@ def test_random_sequences_keep_the_invariants(events: list[str]) -> None:
 def test_planning_is_deterministic(steps: int) -> None:
     spec, status, old, new = in_canary()
     obs = observe(T0 + timedelta(minutes=steps),
-                  serve=ServeObservation(True, {old: 90, new: 10},
+                  serve=served({old: 90, new: 10},
                                          stats(**{old: (9, 0, 0), new: (9, 0, 0)})))
     assert plan(spec, status, obs, "m") == plan(spec, status, obs, "m")
 
@@ -531,12 +573,12 @@ def test_a_serving_spec_edit_is_re_applied_without_retraining() -> None:
 
     spec = make_spec()
     status, rev = serving_one(spec)
-    same = ServeObservation(True, {rev: 100}, fingerprint=serving_fingerprint(spec))
+    same = served({rev: 100}, fingerprint=serving_fingerprint(spec))
     assert kinds(plan(spec, status, observe(serve=same), "m").actions) == []
     edited = spec.model_copy(deep=True)
     edited.serving.filter.enabled = False
     p = plan(edited, status, observe(serve=same), "m")
     assert kinds(p.actions) == ["ApplyTraffic"]
     assert p.actions[0].fingerprint == serving_fingerprint(edited) != serving_fingerprint(spec)
-    unknown = ServeObservation(True, {rev: 100}, fingerprint=None)  # a driver that cannot tell
+    unknown = served({rev: 100}, fingerprint=None)  # a driver that cannot tell
     assert kinds(plan(edited, status, observe(serve=unknown), "m").actions) == []

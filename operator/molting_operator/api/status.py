@@ -53,6 +53,7 @@ class Reason(str, Enum):
     SUPERSEDED = "Superseded"
     SERVING = "Serving"
     NOT_SERVING = "NotServing"
+    SERVE_PENDING = "ServePending"  # the config is written; the app does not run it yet
     DEPENDENCY_MISSING = "DependencyMissing"
 
 

@@ -43,13 +43,19 @@ class JobObservation:
 class ServeObservation:
     """The Serve app as seen by the driver. ``applied`` is the traffic it currently serves
     ({revision: weight}), or None when unknown/absent; ``stats`` the live per-revision counters;
-    ``fingerprint`` the serving spec it was configured from, None when the driver cannot tell."""
+    ``fingerprint`` the serving spec it was configured from, None when the driver cannot tell.
+    A model is only serving when ``running`` equals its traffic: a written config is not an
+    app that runs it."""
 
     reachable: bool
     applied: dict[str, int] | None = None
     stats: AppStats | None = None
     error: str | None = None
     fingerprint: str | None = None
+    # The split the app itself reports it runs (its /stats), None when it did not answer; and
+    # why it does not run the wanted one, when the driver can tell (KubeRay's status).
+    running: dict[str, int] | None = None
+    not_running: str | None = None
 
 
 @dataclass(frozen=True)

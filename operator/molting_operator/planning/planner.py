@@ -324,8 +324,6 @@ def _start_step(ctx: _Ctx, index: int) -> None:
         TrafficEntry(revision=cand.revision, weight=weight),
     ) if t.weight > 0] or [TrafficEntry(revision=st.stable.revision, weight=100)]
     _apply(ctx)
-    if ctx.spec.serving.rollout.analysis.probe:
-        ctx.actions.append(Probe(cand.revision))
 
 
 def _canary(ctx: _Ctx) -> None:
@@ -336,6 +334,12 @@ def _canary(ctx: _Ctx) -> None:
     steps = rollout.steps
     index = min(st.canary.step, len(steps) - 1)
     serve = ctx.observed.serve
+    if not _runs_split(ctx):
+        # A step's clock starts once the app runs its split (a new Ray cluster can take
+        # minutes), and a probe before that would ask for a revision the app does not know.
+        st.canary.step_started_at = ctx.now
+        st.canary.analysis = f"{analysis_mod.Verdict.INCONCLUSIVE.value}: {_not_running(ctx)}"
+        return
     result = analysis_mod.analyse(serve.stats if serve else None, cand.revision,
                                   st.stable.revision, rollout.analysis)
     st.canary.analysis = f"{result.verdict.value}: {result.reason}"
@@ -346,13 +350,13 @@ def _canary(ctx: _Ctx) -> None:
                                     "off: waiting for a manual promote or rollback"):
             ctx.event(Reason.ANALYSIS_FAILED, held, warning=True)
         return
+    if result.verdict == analysis_mod.Verdict.INCONCLUSIVE and rollout.analysis.probe:
+        ctx.actions.append(Probe(cand.revision))
     started = datetime.fromisoformat(st.canary.step_started_at)
     elapsed = (ctx.observed.now - started).total_seconds()
     if elapsed < parse_duration(steps[index].duration):
         return
     if result.verdict == analysis_mod.Verdict.INCONCLUSIVE:
-        if rollout.analysis.probe:
-            ctx.actions.append(Probe(cand.revision))
         return
     if index + 1 < len(steps):
         _start_step(ctx, index + 1)
@@ -424,6 +428,22 @@ def _apply(ctx: _Ctx) -> None:
                                     fingerprint=serving_fingerprint(ctx.spec)))
 
 
+def _runs_split(ctx: _Ctx) -> bool:
+    """Whether the app itself reports that it runs the status's traffic."""
+    serve = ctx.observed.serve
+    wanted = {t.revision: t.weight for t in ctx.status.traffic}
+    return bool(wanted) and serve is not None and serve.running == wanted
+
+
+def _not_running(ctx: _Ctx) -> str:
+    serve = ctx.observed.serve
+    if serve is None or serve.running is None:
+        why = (serve.not_running or serve.error) if serve else None
+        return f"the Serve app does not answer yet ({why})" if why else "the Serve app does not answer yet"
+    now = ", ".join(f"{r} {w}%" for r, w in sorted(serve.running.items())) or "nothing"
+    return f"the Serve app still runs {now}" + (f" ({serve.not_running})" if serve.not_running else "")
+
+
 def _ensure_traffic(ctx: _Ctx) -> None:
     """Re-apply the traffic when the Serve app lost it (a restart, a recreated RayService) or
     runs an older serving spec (the filter, replicas or generation settings were edited)."""
@@ -447,17 +467,24 @@ def _summarise(ctx: _Ctx) -> None:
         st.progress = None
     if len(st.history) > ctx.spec.history_limit:
         st.history = st.history[-ctx.spec.history_limit:]
+    serving = _runs_split(ctx)
     if st.traffic:
         split = ", ".join(f"{t.revision} {t.weight}%" for t in st.traffic)
-        ctx.condition(ConditionType.SERVING, True, Reason.SERVING, f"serving {split}")
+        if serving:
+            ctx.condition(ConditionType.SERVING, True, Reason.SERVING, f"serving {split}")
+        else:
+            ctx.condition(ConditionType.SERVING, False, Reason.SERVE_PENDING,
+                          f"{split} is configured; {_not_running(ctx)}")
     else:
         ctx.condition(ConditionType.SERVING, False, Reason.NOT_SERVING,
                       "no revision has passed its gates yet")
     if ctx.observed.dependency_problems or ctx.spec.paused:
         return
-    if st.stable and st.phase not in IN_PROGRESS:
+    if st.stable and st.phase not in IN_PROGRESS and serving:
         ctx.condition(ConditionType.READY, True, Reason.SERVING,
                       f"stable {st.stable.revision} serves; phase {st.phase.value}")
+    elif st.stable and st.phase not in IN_PROGRESS:
+        ctx.condition(ConditionType.READY, False, Reason.SERVE_PENDING, _not_running(ctx))
     else:
         ctx.condition(ConditionType.READY, False, Reason.NOT_SERVING if not st.stable
                       else Reason.SERVING, st.message or f"phase {st.phase.value}")

@@ -56,8 +56,8 @@ def cluster(apiserver: ApiServer) -> Cluster:
 
 
 @pytest.fixture()
-def serve() -> FakeServe:
-    return FakeServe()
+def serve(cluster: Cluster) -> FakeServe:
+    return FakeServe(cluster)
 
 
 OperatorFactory = Callable[..., Awaitable[RunningOperator]]

@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import kmock
+import yaml
 
 from molting_operator.api.revision import revision_id
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names
-from molting_operator.drivers.cluster.serving import ServeTarget
+from molting_operator.drivers.cluster.serving import ServeTarget, weights_of
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
 from molting_workloads.contract.summaries import EvalMetrics, EvalSummary, TrainSummary
 
@@ -192,12 +193,26 @@ def eval_summary(revision: str, metrics: EvalMetrics = GOOD,
 
 
 class FakeServe:
-    """The Serve seam with scripted live stats; records probes and REST applies."""
+    """The Serve seam with scripted live stats; records probes and REST applies.
 
-    def __init__(self) -> None:
+    It plays a Serve app that runs whatever config it was last given: the latest REST apply,
+    else the model's RayService as ``cluster`` stores it (KubeRay applying it at once). With
+    ``up`` False the app does not answer, as while KubeRay is still bringing a cluster up."""
+
+    def __init__(self, cluster: Any = None) -> None:
+        self.cluster = cluster
+        self.up = True
         self.counters: dict[str, Counters] = {}
         self.probes: list[tuple[str, str]] = []
         self.applied: list[dict] = []
+
+    def _running(self, target: ServeTarget) -> dict[str, int]:
+        if self.applied:
+            return weights_of(self.applied[-1], target.app) or {}
+        body = self.cluster.get(RAYSERVICES, target.app) if self.cluster is not None else None
+        if not body:
+            return {}
+        return weights_of(yaml.safe_load(body["spec"]["serveConfigV2"]), target.app) or {}
 
     def healthy(self, *revisions: str) -> None:
         for revision in revisions:
@@ -207,8 +222,13 @@ class FakeServe:
         self.counters[revision] = Counters(requests=50, errors=0, latency_p99_ms=120.0, meta_hits=40)
 
     def stats(self, target: ServeTarget) -> AppStats | None:
+        if not self.up:
+            return None
+        weights = self._running(target)
+        revisions = list(weights) + [r for r in self.counters if r not in weights]
         return AppStats(app=target.app, revisions=[
-            RevisionStats(revision=rev, user=c) for rev, c in self.counters.items()])
+            RevisionStats(revision=r, weight=weights.get(r, 0), user=self.counters.get(r, Counters()))
+            for r in revisions])
 
     def deployed_weights(self, target: ServeTarget) -> dict[str, int] | None:
         return None
@@ -221,7 +241,7 @@ class FakeServe:
 
 
 async def eventually(check: Callable[[], T | None] | Callable[[], Awaitable[T | None]],
-                     timeout: float = 15.0, what: str = "") -> T:
+                     timeout: float = 15.0, what: str | Callable[[], str] = "") -> T:
     """Poll ``check`` until it returns something truthy, or fail when the deadline passes."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -232,7 +252,7 @@ async def eventually(check: Callable[[], T | None] | Callable[[], Awaitable[T | 
         if last:
             return last
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s: {what or check}")
+    raise AssertionError(f"not within {timeout}s: {what() if callable(what) else what or check}")
 
 
 def revision_of(body: dict, token: str | None = None) -> str:

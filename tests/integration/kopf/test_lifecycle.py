@@ -51,6 +51,10 @@ def weight_history(cluster: Cluster) -> list[dict[str, int]]:
     return out
 
 
+def condition(cluster: Cluster, type_: str) -> dict:
+    return next((c for c in cluster.status().get("conditions", []) if c["type"] == type_), {})
+
+
 def phase_is(cluster: Cluster, phase: str):
     return lambda: cluster.status().get("phase") == phase and cluster.status()
 
@@ -135,8 +139,10 @@ async def test_a_trained_revision_is_evaluated_then_served_at_100_percent(operat
     status = await eventually(phase_is(cluster, "Serving"))
     assert status["stable"]["revision"] == rev
     assert status["traffic"] == [{"revision": rev, "weight": 100}]
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "True"
+    # Ready once the app reports it runs the split (the next observation), not when written.
+    status = await eventually(lambda: condition(cluster, "Ready").get("status") == "True"
+                              and cluster.status(), what="Ready")
+    assert condition(cluster, "Serving")["message"] == f"serving {rev} 100%"
     await eventually(lambda: {"TrainingSucceeded", "EvaluationStarted", "GatesPassed", "Promoted"}
                      <= {e["reason"] for e in cluster.events()}, what="the Events")
 
@@ -155,7 +161,7 @@ async def test_a_new_revision_that_passes_its_gates_walks_the_canary_steps(
     assert status["previous"]["revision"] == first
     assert weight_history(cluster) == [
         {first: 100}, {first: 90, second: 10}, {first: 50, second: 50}, {second: 100}]
-    assert (serve.probes[0]) == ("mm", second)
+    assert all(probe == ("mm", second) for probe in serve.probes)
     request = yaml.safe_load(cluster.get(CONFIGMAPS, f"mm-{second}-eval-request")["data"]["request.yaml"])
     assert request["stableRevision"] == first
     # The cluster part of the RayService never changed: only serveConfigV2 did.
@@ -315,3 +321,53 @@ async def test_the_ray_service_takes_its_resources_from_spec_serving_not_trainin
     wanted = {"cpu": "2", "memory": "8Gi"}
     assert group["template"]["spec"]["containers"][0]["resources"] == {
         "requests": wanted, "limits": wanted}
+
+
+async def test_a_ray_service_whose_app_does_not_run_is_not_serving(
+    operator_factory, cluster, serve: FakeServe
+):
+    """KubeRay may need minutes to bring the app up (a Generator that cannot be scheduled):
+    until the app reports the split, neither Serving nor Ready is True."""
+    serve.up = False
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    await cluster.create(MODELS, body)
+    rev = revision_of(body)
+    await train_and_evaluate(cluster, rev)
+    await eventually(lambda: cluster.get(RAYSERVICES, "mm"), what="RayService")
+    await cluster.patch(RAYSERVICES, "mm", {"status": {"activeServiceStatus": {
+        "applicationStatuses": {"mm": {"status": "DEPLOYING",
+                                       "message": "Generator: 0/1 replicas (no GPU node)"}}}}},
+        sub="status")
+
+    serving = await eventually(lambda: "DEPLOYING" in condition(cluster, "Serving").get("message", "")
+                               and condition(cluster, "Serving"),
+                               what=lambda: f"ServePending: {cluster.status()}")
+    assert serving["status"] == "False" and serving["reason"] == "ServePending"
+    assert "no GPU node" in serving["message"]
+    ready = condition(cluster, "Ready")
+    assert ready["status"] == "False" and "DEPLOYING" in ready["message"]
+
+    serve.up = True  # the app comes up and reports the split
+    await eventually(lambda: condition(cluster, "Ready").get("status") == "True", what="Ready")
+    assert condition(cluster, "Serving")["message"] == f"serving {rev} 100%"
+
+
+async def test_a_canary_probe_waits_until_the_app_runs_the_new_split(
+    operator_factory, cluster, serve: FakeServe
+):
+    """The first canary probe got a 404 (unknown revision) when it ran before Serve had the
+    config; the step's clock also waits for the app."""
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    second = await new_revision(cluster)
+    serve.healthy(first)  # the candidate has no traffic yet: the analysis needs a probe
+    serve.up = False  # the app does not answer while the canary's split is applied
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+    await eventually(phase_is(cluster, "Canary"), what="canary")
+    await eventually(lambda: "does not answer" in (cluster.status().get("canary") or {}).get(
+        "analysis", ""), what="the canary waiting for the app")
+    assert serve.probes == []
+    serve.up = True
+    await eventually(lambda: serve.probes, what="a probe once the app runs the split")
+    assert set(serve.probes) == {("mm", second)}

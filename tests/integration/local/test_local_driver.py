@@ -24,7 +24,7 @@ FAKE = [sys.executable, str(Path(__file__).with_name("fake_molting.py"))]
 
 
 class FakeServe:
-    """Applies weights instantly and reports healthy counters for every weighted revision."""
+    """Applies weights instantly; healthy counters for revisions that have traffic."""
 
     def __init__(self) -> None:
         self.applied: dict[str, dict[str, int]] = {}
@@ -41,10 +41,12 @@ class FakeServe:
         self.fingerprints[cfg.name] = fingerprint
 
     def observe(self, name: str) -> ServeObservation:
+        """A revision has traffic to analyse once it was probed or carries most of the users."""
         weights = self.applied.get(name)
-        stats = AppStats(revisions=[RevisionStats(revision=r, user=Counters(requests=50))
-                                    for r in (weights or {})])
-        return ServeObservation(True, weights, stats, fingerprint=self.fingerprints.get(name))
+        stats = AppStats(revisions=[RevisionStats(revision=r, weight=w, user=Counters(
+            requests=50 if r in self.probes or w >= 50 else 0)) for r, w in (weights or {}).items()])
+        return ServeObservation(True, weights, stats, fingerprint=self.fingerprints.get(name),
+                                running=weights)
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
         self.probes.append(revision)

@@ -23,7 +23,8 @@ RAYSERVICES = "rayservices"
 
 
 def _trim(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """Only what observe.py reads: a Job's labels and status, a RayService's serve config."""
+    """Only what observe.py reads: a Job's labels and status, a RayService's serve config and
+    what KubeRay's status says of its apps."""
     meta = body.get("metadata") or {}
     kept: dict[str, Any] = {"metadata": {
         key: copy.deepcopy(meta[key]) for key in
@@ -34,6 +35,21 @@ def _trim(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
     else:
         kept["spec"] = {"serveConfigV2": (body.get("spec") or {}).get("serveConfigV2")}
         kept["metadata"]["annotations"] = dict(meta.get("annotations") or {})
+        kept["status"] = _ray_service_status(body.get("status") or {})
+    return kept
+
+
+def _ray_service_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What KubeRay says of the apps and of readiness (observe.kuberay_problem reads it)."""
+    apps = (status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}
+    kept: dict[str, Any] = {}
+    if apps:
+        kept["activeServiceStatus"] = {"applicationStatuses": {
+            name: {k: app.get(k) for k in ("status", "message") if app.get(k) is not None}
+            for name, app in apps.items()}}
+    if status.get("conditions"):
+        kept["conditions"] = [{k: c.get(k) for k in ("type", "status", "reason", "message")}
+                              for c in status["conditions"]]
     return kept
 
 

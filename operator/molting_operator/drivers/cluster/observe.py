@@ -54,8 +54,7 @@ def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Obse
         generation=model.metadata.generation,
         annotations=dict(model.metadata.annotations),
         jobs=jobs,
-        serve=observe_serve(ctx, owner, model, with_stats=status.phase == Phase.CANARY)
-        if serving_now else None,
+        serve=observe_serve(ctx, owner, model) if serving_now else None,
     )
 
 
@@ -205,10 +204,11 @@ def parse_progress(log: str) -> dict[str, Any] | None:
 # -- the Serve app ----------------------------------------------------------------------------
 
 
-def observe_serve(
-    ctx: Context, owner: names.Owner, model: MoltingModel, *, with_stats: bool
-) -> ServeObservation:
+def observe_serve(ctx: Context, owner: names.Owner, model: MoltingModel) -> ServeObservation:
+    """What the Serve config says (``applied``) and what the app reports it runs (``running``,
+    from its /stats); KubeRay's status explains a RayService whose app does not run."""
     target = serving.ServeTarget.of(owner, model.spec)
+    why = None
     if target.dashboard:
         try:
             applied = ctx.serve.deployed_weights(target)
@@ -220,22 +220,47 @@ def observe_serve(
         if applied is None:
             return ServeObservation(reachable=False, error="the RayService does not exist yet")
         fingerprint = _ray_service_fingerprint(ctx, owner, model)
-    stats = ctx.serve.stats(target) if with_stats else None
-    return ServeObservation(reachable=True, applied=applied, stats=stats, fingerprint=fingerprint)
+        why = kuberay_problem(_ray_service(ctx, owner, model) or {}, owner.name)
+    stats = ctx.serve.stats(target)
+    running = {r.revision: r.weight for r in stats.revisions if r.weight} if stats else None
+    if stats is None and why is None:
+        why = f"no answer from {target.base_url}/stats"
+    return ServeObservation(reachable=True, applied=applied, stats=stats, fingerprint=fingerprint,
+                            running=running, not_running=why)
+
+
+def kuberay_problem(body: dict[str, Any], app: str) -> str | None:
+    """Why KubeRay's status says the RayService's app does not run, or None when it does (or
+    says nothing either way)."""
+    status = body.get("status") or {}
+    active = ((status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}).get(app)
+    if active and active.get("status") not in (None, "RUNNING"):
+        detail = (active.get("message") or "").strip()
+        return f"KubeRay reports the app {active['status']}" + (f": {detail[:300]}" if detail else "")
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready and ready.get("status") != "True":
+        detail = ready.get("message") or ready.get("reason") or ""
+        return "KubeRay reports the RayService not ready" + (f": {detail[:300]}" if detail else "")
+    if not status:
+        return "KubeRay has not reported on the RayService yet"
+    return None
+
+
+def _ray_service(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict | None:
+    name = names.ray_service_name(owner.name, model.spec)
+    return ctx.children.get(cache.RAYSERVICES, owner.namespace, name)
 
 
 def _ray_service_fingerprint(ctx: Context, owner: names.Owner, model: MoltingModel) -> str | None:
     """The serving spec the RayService's config was built from (an annotation we write)."""
-    name = names.ray_service_name(owner.name, model.spec)
-    body = ctx.children.get(cache.RAYSERVICES, owner.namespace, name) or {}
+    body = _ray_service(ctx, owner, model) or {}
     notes = (body.get("metadata") or {}).get("annotations") or {}
     return notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION)
 
 
 def _ray_service_weights(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict | None:
     """The split in the RayService's serveConfigV2 (KubeRay applies it in place)."""
-    name = names.ray_service_name(owner.name, model.spec)
-    body = ctx.children.get(cache.RAYSERVICES, owner.namespace, name)
+    body = _ray_service(ctx, owner, model)
     if body is None:
         return None  # not seen (yet): apply.py reads the API before it creates or patches
     try:

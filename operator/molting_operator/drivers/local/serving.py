@@ -119,7 +119,8 @@ class LocalServe:
         except ServeConfigError as error:
             return ServeObservation(False, None, None, str(error))
         return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats,
-                                fingerprint=self._fingerprints.get(name))
+                                fingerprint=self._fingerprints.get(name),
+                                running={r.revision: r.weight for r in stats.revisions if r.weight})
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
         return self.admin.probe(self.endpoint(self._routes[name]), revision, questions,
