@@ -38,14 +38,17 @@ tools: .tools/bin/helm
 # mmdebstrap (no Docker engine, no registry), then smoke-tested inside: images/build.sh. The test run
 # builds the operator image too (tests/chart/test_images.py); the workloads one (CUDA torch, GBs)
 # only builds here.
-images: image-tools | $(STAMP)
-	PYTHON=$(BIN)/python images/build.sh operator workloads
+# (A Python with pip fetches uv's wheel for the workloads image: the venv's when there is one.)
+IMAGES_PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+images: image-tools
+	PYTHON=$(IMAGES_PYTHON) images/build.sh operator workloads
 
 images-operator: image-tools
 	images/build.sh operator
 
-images-workloads: image-tools | $(STAMP)
-	PYTHON=$(BIN)/python images/build.sh workloads
+images-workloads: image-tools
+	PYTHON=$(IMAGES_PYTHON) images/build.sh workloads
 
 # buildah and mmdebstrap from Debian, installed with apt-get when missing (which needs root; without
 # it the image test is skipped, except in CI).
