@@ -15,14 +15,18 @@
 # root mode and buildah's rootful storage (/var/lib/containers).
 #
 # Environment: TAG (default: pyproject's version), HOST_CA (a CA bundle the build steps trust, bind
-# mounted over the image's own bundle for RUN steps only; default: the host's; empty: none),
-# PYTHON (a host Python with pip, to fetch uv from PyPI; default: python3).
+# mounted over the image's own bundle for RUN steps only; default: the host's
+# /etc/ssl/certs/ca-certificates.crt when there is one; empty: none), PYTHON (a host Python with
+# pip, to fetch uv's wheel from PyPI; default: python3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=$ROOT/.images
 TAG=${TAG:-$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml")}
-HOST_CA=${HOST_CA-/etc/ssl/certs/ca-certificates.crt}
+if [ -z "${HOST_CA+set}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+  HOST_CA=/etc/ssl/certs/ca-certificates.crt
+fi
+HOST_CA=${HOST_CA-}
 PYTHON=${PYTHON:-python3}
 UV_VERSION=0.9.5      # the release workloads/Dockerfile's UV_IMAGE names
 UID_EXPECTED=10001
@@ -108,11 +112,12 @@ uv_image() {
 }
 
 build() {
-  local name=$1 base=$2 args=()
+  local name=$1 base=$2 args=() uv=
   case $name in
     operator) args=(--build-arg "PYTHON_IMAGE=$base") ;;
     workloads)
-      args=(--build-arg "CUDA_IMAGE=$base" --build-arg "UV_IMAGE=$(uv_image)"
+      uv=$(uv_image)
+      args=(--build-arg "CUDA_IMAGE=$base" --build-arg "UV_IMAGE=$uv"
             --build-arg PYTHON=/usr/bin/python3.11) ;;
   esac
   if [ -n "$HOST_CA" ]; then
@@ -127,6 +132,10 @@ build() {
   buildah bud --isolation chroot --layers --pull=never "${args[@]}" \
     -f "$ROOT/$name/Dockerfile" -t "localhost/molting-$name:$TAG" "$ROOT"
   say "$name: built in $((SECONDS - start)) s"
+  if [ -n "$uv" ]; then
+    # buildah 1.28 leaves the working container of a stage that only a RUN --mount reads.
+    buildah containers --quiet --filter "ancestor=$uv" | xargs --no-run-if-empty buildah rm >/dev/null
+  fi
 }
 
 smoke() {
