@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: test demo install lint crd tools
+.PHONY: test demo install lint crd tools images images-operator images-workloads image-tools
 
 install: $(STAMP)
 
@@ -36,7 +36,29 @@ tools: .tools/bin/helm
 .tools/bin/helm: tests/chart/fetch_helm.py | $(STAMP)
 	$(BIN)/python tests/chart/fetch_helm.py .tools
 
-test: $(STAMP) lint tools
+# The two images, built with buildah from their Dockerfiles on a Debian bookworm base made here with
+# mmdebstrap (no Docker engine, no registry), then smoke-tested inside: images/build.sh. The test run
+# builds the operator image too (tests/chart/test_images.py); the workloads one (CUDA torch, GBs)
+# only builds here.
+# (A Python with pip fetches uv's wheel for the workloads image: the venv's when there is one.)
+IMAGES_PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+images: image-tools
+	PYTHON=$(IMAGES_PYTHON) images/build.sh operator workloads
+
+images-operator: image-tools
+	images/build.sh operator
+
+images-workloads: image-tools
+	PYTHON=$(IMAGES_PYTHON) images/build.sh workloads
+
+# buildah and mmdebstrap from Debian, installed with apt-get when missing (which needs root; without
+# it the image test is skipped, except in CI).
+image-tools:
+	@if [ "$$(id -u)" = 0 ] || [ -n "$$CI" ]; then images/build.sh tools; \
+	else images/build.sh tools 2>/dev/null || echo "image-tools: no buildah/mmdebstrap and not root; the image test will skip"; fi
+
+test: $(STAMP) lint tools image-tools
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 demo: $(STAMP)
