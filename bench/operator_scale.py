@@ -1,14 +1,18 @@
-"""Operator scale benchmark against the kmock API server: N MoltingModels applied at once, the
-time from each apply to its training Job, and the operator's peak memory.
+"""Operator scale benchmark: N MoltingModels applied at once, the time from each apply to its
+training Job, and the operator's peak memory, against two API servers in one run, side by side:
 
-The API server (kmock with tests/integration/kopf/apiserver.py's additions) runs in this process
-on 127.0.0.1; the operator runs as a real `molting operator` subprocess that finds it through a
-kubeconfig, as it would find a cluster. Times are taken by the API server itself: when it stored
-each MoltingModel and when it stored that model's training Job. Peak RSS is the operator
-process's VmHWM. Figures are printed and written to bench/out/operator_scale.json;
-docs/performance.md ("Operator") records a run.
+* ``kmock``: the emulator of tests/integration/kopf/apiserver.py, in this process; times are
+  taken by the emulator when it stores each model and each training Job;
+* ``kube``: the real kube-apiserver + etcd of tests/kube/controlplane.py on 127.0.0.1; times
+  are the API server's own, from its audit log (when it stored each model and each Job).
 
-    .venv/bin/python bench/operator_scale.py [--models 100 500] [--settle 15] [--rate 0]
+The operator runs as a real `molting operator` subprocess that finds the server through a
+kubeconfig, as it would find a cluster. Peak RSS is the operator process's VmHWM. Figures are
+printed and written to bench/out/operator_scale.json; docs/performance.md ("Operator") records
+a run.
+
+    .venv/bin/python bench/operator_scale.py [--models 100 500] [--servers kmock kube]
+                                             [--settle 15] [--rate 0]
 
 By default every model is applied at once (a burst: the median model waits behind the others);
 ``--rate R`` applies R models a second instead, which shows the reaction time when the operator
@@ -26,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -36,8 +41,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "kopf"))
+sys.path.insert(0, str(ROOT / "tests" / "kube"))
 
+import httpx  # noqa: E402
 from apiserver import ApiServer  # noqa: E402
+from controlplane import ControlPlane  # noqa: E402
 from kopfkit import declare_resources  # noqa: E402
 
 NS = "bench"
@@ -98,78 +106,177 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def run_once(n: int, settle_s: float, workdir: Path, rate: float = 0.0) -> dict:
-    async with TimedApiServer() as server, kmock.Server(server) as http:
-        declare_resources(server)
-        url = str(http.url).rstrip("/")
-        kubeconfig = workdir / f"kubeconfig-{n}"
-        kubeconfig.write_text(yaml.safe_dump({
+class Kmock:
+    """The emulator in this process; it stamps models and Jobs as it stores them."""
+
+    name = "kmock"
+
+    async def __aenter__(self) -> Kmock:
+        self._server = TimedApiServer()
+        await self._server.__aenter__()
+        self._http = kmock.Server(self._server)
+        http = await self._http.__aenter__()
+        declare_resources(self._server)
+        self.url = str(http.url).rstrip("/")
+        self._session = aiohttp.ClientSession(self.url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._session.close()
+        await self._http.__aexit__(*exc)
+        await self._server.__aexit__(*exc)
+
+    def kubeconfig(self, workdir: Path) -> Path:
+        path = workdir / "kubeconfig-kmock"
+        path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "bench",
-            "clusters": [{"name": "bench", "cluster": {"server": url}}],
+            "clusters": [{"name": "bench", "cluster": {"server": self.url}}],
             "users": [{"name": "bench", "user": {"token": "bench"}}],
             "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
         }))
-        async with aiohttp.ClientSession(url) as session:
-            await _post(session, "/api/v1/namespaces/bench/configmaps", {
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "bench-data", "namespace": NS},
-                "data": {"conversations.jsonl": '{"prompt": "hi", "completion": "hello"}\n'}})
-            log = (workdir / f"operator-{n}.log").open("w")
-            env = {**os.environ, "KUBECONFIG": str(kubeconfig), "MOLTING_KUBERAY": "true"}
-            operator = await asyncio.create_subprocess_exec(
-                str(ROOT / ".venv" / "bin" / "molting"), "operator", "--namespace", NS,
-                "--liveness-port", "18080", "--metrics-port", "19090",
-                env=env, stdout=log, stderr=log)
-            try:
-                await _wait_healthy(session, operator)
-                # One model first: the burst starts once the operator is watching, as it would
-                # be on a cluster where it has been running for a while.
-                await _post(session, "/apis/molting.dev/v1alpha1/namespaces/bench/moltingmodels",
-                            model("warmup"))
-                while "warmup" not in server.job_at:
-                    await asyncio.sleep(0.05)
-                del server.job_at["warmup"], server.model_at["warmup"]
-                idle_mb = rss_mb(operator.pid)
-                cpu_before, own_before = cpu_seconds(operator.pid), time.process_time()
-                started = time.monotonic()
-                posts = []
-                for i in range(n):
-                    if rate:  # paced: model i goes out at i / rate seconds
-                        await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-                    posts.append(asyncio.create_task(_post(
-                        session, "/apis/molting.dev/v1alpha1/namespaces/bench/moltingmodels",
-                        model(f"m{i:04d}"))))
-                await asyncio.gather(*posts)
-                applied_s = time.monotonic() - started
-                deadline = time.monotonic() + 300
-                while len(server.job_at) < n and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
-                all_jobs_s = time.monotonic() - started
-                operator_cpu = cpu_seconds(operator.pid) - cpu_before
-                server_cpu = time.process_time() - own_before
-                # Let the timers run (every model reconciles every 5 s) before reading the peak.
-                cpu_before = cpu_seconds(operator.pid)
-                await asyncio.sleep(settle_s)
-                steady_cpu = (cpu_seconds(operator.pid) - cpu_before) / settle_s if settle_s else 0
-                steady_mb = rss_mb(operator.pid)
-                # Then a few models alone, with every other model still ticking: the reaction
-                # time of an operator that is keeping up.
-                single = []
-                for i in range(5):
-                    name = f"single{i}"
-                    await _post(session, "/apis/molting.dev/v1alpha1/namespaces/bench/moltingmodels",
-                                model(name))
-                    while name not in server.job_at:
-                        await asyncio.sleep(0.01)
-                    single.append(server.job_at.pop(name) - server.model_at.pop(name))
-                    await asyncio.sleep(0.5)
-                peak_mb = peak_rss_mb(operator.pid)
-            finally:
-                operator.terminate()
-                await operator.wait()
-                log.close()
-    latencies = [server.job_at[m] - server.model_at[m] for m in server.job_at]
+        return path
+
+    async def post(self, path: str, body: dict) -> None:
+        async with self._session.post(path, json=body) as response:
+            if response.status >= 400:
+                raise RuntimeError(f"POST {path}: {response.status} {await response.text()}")
+
+    def stamps(self) -> tuple[dict[str, float], dict[str, float]]:
+        return self._server.model_at, self._server.job_at
+
+    def cpu_seconds(self) -> float:
+        return time.process_time()
+
+
+class Kube:
+    """kube-apiserver + etcd on 127.0.0.1 (tests/kube/controlplane.py). Its audit log says
+    when each model and each training Job was stored."""
+
+    name = "kube"
+
+    def __init__(self, workdir: Path) -> None:
+        self.plane = ControlPlane(workdir / "kube")
+        self._offset = 0
+        self._model_at: dict[str, float] = {}
+        self._job_at: dict[str, float] = {}
+
+    async def __aenter__(self) -> Kube:
+        self.plane.start()
+        self.plane.kubectl("apply", "-f", str(ROOT / "charts" / "molting" / "crds" / "moltingmodel.yaml"),
+                           "-f", str(ROOT / "tests" / "kube" / "data" / "rayservice-crd.yaml"))
+        self.plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                           "crd/moltingmodels.molting.dev", "crd/rayservices.ray.io")
+        self.plane.kubectl("create", "namespace", NS)
+        self.plane.kubectl("create", "serviceaccount", "default", "-n", NS)
+        self._client = httpx.AsyncClient(base_url=self.plane.url, verify=self.plane.ssl_context(),
+                                         timeout=60, limits=httpx.Limits(max_connections=32))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+        self.plane.stop()
+
+    def kubeconfig(self, workdir: Path) -> Path:
+        return self.plane.admin_kubeconfig
+
+    async def post(self, path: str, body: dict) -> None:
+        response = await self._client.post(path, json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
+
+    def stamps(self) -> tuple[dict[str, float], dict[str, float]]:
+        """New creates from the audit log since the last call (read incrementally)."""
+        with self.plane.audit_log.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        for line in data[:end].splitlines():
+            event = json.loads(line)
+            if event.get("verb") != "create" or (event.get("responseStatus") or {}).get("code") != 201:
+                continue
+            ref = event.get("objectRef") or {}
+            at = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00")).timestamp()
+            if ref.get("resource") == "moltingmodels":
+                self._model_at.setdefault(ref["name"], at)
+            elif ref.get("resource") == "jobs" and ref.get("name", "").endswith("-train"):
+                self._job_at.setdefault(ref["name"].split("-")[0], at)
+        return self._model_at, self._job_at
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p.popen.pid) for p in self.plane.processes.values())
+
+
+async def run_once(server: Kmock | Kube, n: int, settle_s: float, workdir: Path,
+                   rate: float = 0.0) -> dict:
+    models = "/apis/molting.dev/v1alpha1/namespaces/bench/moltingmodels"
+    async with server:
+        kubeconfig = server.kubeconfig(workdir)
+        await server.post("/api/v1/namespaces/bench/configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "bench-data", "namespace": NS},
+            "data": {"conversations.jsonl": '{"prompt": "hi", "completion": "hello"}\n'}})
+        log = (workdir / f"operator-{server.name}-{n}.log").open("w")
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "MOLTING_KUBERAY": "true"}
+        operator = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "molting"), "operator", "--namespace", NS,
+            "--liveness-port", "18080", "--metrics-port", "19090",
+            env=env, stdout=log, stderr=log)
+
+        async def job_of(name: str) -> float:
+            while True:
+                model_at, job_at = server.stamps()
+                if name in job_at and name in model_at:
+                    return job_at.pop(name) - model_at.pop(name)
+                await asyncio.sleep(0.02 if server.name == "kmock" else 0.1)
+
+        try:
+            await _wait_healthy(operator)
+            # One model first: the burst starts once the operator is watching, as it would
+            # be on a cluster where it has been running for a while.
+            await server.post(models, model("warmup"))
+            await job_of("warmup")
+            idle_mb = rss_mb(operator.pid)
+            cpu_before, server_before = cpu_seconds(operator.pid), server.cpu_seconds()
+            started = time.monotonic()
+            posts = []
+            for i in range(n):
+                if rate:  # paced: model i goes out at i / rate seconds
+                    await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                posts.append(asyncio.create_task(server.post(models, model(f"m{i:04d}"))))
+            await asyncio.gather(*posts)
+            applied_s = time.monotonic() - started
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                model_at, job_at = server.stamps()
+                if sum(1 for m in job_at if m.startswith("m")) >= n:
+                    break
+                await asyncio.sleep(0.05 if server.name == "kmock" else 0.25)
+            all_jobs_s = time.monotonic() - started
+            model_at, job_at = server.stamps()
+            latencies = [job_at[m] - model_at[m] for m in job_at if m in model_at and m.startswith("m")]
+            operator_cpu = cpu_seconds(operator.pid) - cpu_before
+            server_cpu = server.cpu_seconds() - server_before
+            # Let the timers run (every model reconciles every 5 s) before reading the peak.
+            cpu_before = cpu_seconds(operator.pid)
+            await asyncio.sleep(settle_s)
+            steady_cpu = (cpu_seconds(operator.pid) - cpu_before) / settle_s if settle_s else 0
+            steady_mb = rss_mb(operator.pid)
+            # Then a few models alone, with every other model still ticking: the reaction
+            # time of an operator that is keeping up.
+            single = []
+            for i in range(5):
+                name = f"single{i}"
+                await server.post(models, model(name))
+                single.append(await job_of(name))
+                await asyncio.sleep(0.5)
+            peak_mb = peak_rss_mb(operator.pid)
+        finally:
+            operator.terminate()
+            await operator.wait()
+            log.close()
     return {
+        "server": server.name,
         "models": n,
         "rate_per_s": rate or "burst",
         "jobs": len(latencies),
@@ -188,30 +295,26 @@ async def run_once(n: int, settle_s: float, workdir: Path, rate: float = 0.0) ->
     }
 
 
-async def _post(session: aiohttp.ClientSession, path: str, body: dict) -> None:
-    async with session.post(path, json=body) as response:
-        if response.status >= 400:
-            raise RuntimeError(f"POST {path}: {response.status} {await response.text()}")
-
-
-async def _wait_healthy(session: aiohttp.ClientSession, operator: asyncio.subprocess.Process) -> None:
+async def _wait_healthy(operator: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if operator.returncode is not None:
-            raise RuntimeError(f"the operator exited with {operator.returncode}")
-        try:
-            async with session.get("http://127.0.0.1:18080/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if operator.returncode is not None:
+                raise RuntimeError(f"the operator exited with {operator.returncode}")
+            try:
+                async with session.get("http://127.0.0.1:18080/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
     raise RuntimeError("the operator did not become healthy in 60 s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--servers", nargs="+", choices=["kmock", "kube"], default=["kmock", "kube"])
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds of timer-driven reconciles before the memory is read")
     parser.add_argument("--rate", type=float, default=0.0,
@@ -221,23 +324,27 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.models:
-            load = os.getloadavg()[0]
-            result = asyncio.run(run_once(n, args.settle, Path(tmp), args.rate))
-            result["load_average_1m_before"] = round(load, 2)
-            results.append(result)
-            print(json.dumps(result), flush=True)
+            for name in args.servers:
+                load = os.getloadavg()[0]
+                server = Kmock() if name == "kmock" else Kube(Path(tmp) / f"{name}-{n}")
+                result = asyncio.run(run_once(server, n, args.settle, Path(tmp), args.rate))
+                result["load_average_1m_before"] = round(load, 2)
+                results.append(result)
+                print(json.dumps(result), flush=True)
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
                          f"{platform.python_version()}",
               "load_average_1m_after": round(os.getloadavg()[0], 2), "results": results}
     (OUT / "operator_scale.json").write_text(json.dumps(report, indent=2))
     print()
-    print(f"{'models':>6} {'rate/s':>6} {'p50 apply→Job':>14} {'p99':>8} {'all Jobs':>9} "
-          f"{'one alone':>10} {'peak RSS':>9} {'steady RSS':>11}")
+    print(f"{'server':>6} {'models':>6} {'rate/s':>6} {'p50 apply→Job':>14} {'p99':>8} "
+          f"{'all Jobs':>9} {'one alone':>10} {'peak RSS':>9} {'steady RSS':>11} "
+          f"{'op CPU':>7} {'API CPU':>8}")
     for r in results:
-        print(f"{r['models']:>6} {r['rate_per_s']:>6} {r['apply_to_job_p50_s']:>13.3f}s {r['apply_to_job_p99_s']:>7.3f}s "
+        print(f"{r['server']:>6} {r['models']:>6} {r['rate_per_s']:>6} "
+              f"{r['apply_to_job_p50_s']:>13.3f}s {r['apply_to_job_p99_s']:>7.3f}s "
               f"{r['all_jobs_s']:>8.2f}s {r['single_apply_to_job_median_s']:>9.3f}s "
-              f"{r['operator_peak_rss_mb']:>7.1f}MB "
-              f"{r['operator_steady_rss_mb']:>9.1f}MB")
+              f"{r['operator_peak_rss_mb']:>7.1f}MB {r['operator_steady_rss_mb']:>9.1f}MB "
+              f"{r['operator_cpu_s']:>6.1f}s {r['api_server_cpu_s']:>7.1f}s")
 
 
 if __name__ == "__main__":

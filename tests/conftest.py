@@ -69,3 +69,24 @@ def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         )
         adapters[name] = run_training(request, progress_bar=False).adapter_dir
     return adapters
+
+
+# -- the real-API-server tier's own count, printed at the end of every run -------------------
+
+_KUBE_TIER: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "kube" not in report.keywords:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _KUBE_TIER[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 — pytest's reporter
+    ran = sum(_KUBE_TIER.values())
+    if ran:
+        terminalreporter.write_line(
+            f"real kube-apiserver tier (tests/kube): {ran} tests ran against kube-apiserver "
+            f"v1.36 on 127.0.0.1 ({_KUBE_TIER['passed']} passed, {_KUBE_TIER['failed']} failed, "
+            f"{_KUBE_TIER['skipped']} skipped)")

@@ -34,13 +34,12 @@ for folder in (HERE, ROOT / "tests" / "integration" / "kopf", ROOT / "tests" / "
 
 import controlplane  # noqa: E402
 from kopfkit import NS, FakeServe  # noqa: E402
-from kubekit import KubeCluster, url  # noqa: E402
+from kubekit import HELM, Installed, KubeCluster, url  # noqa: E402
 
 from molting_operator.builders.jobs import JobDefaults  # noqa: E402
 from molting_operator.drivers.cluster import kube, running  # noqa: E402
 from molting_operator.drivers.cluster.config import Context, OperatorConfig  # noqa: E402
 
-HELM = ROOT / ".tools" / "bin" / "helm"
 RELEASE, RELEASE_NS, OPERATOR_SA = "molting", "molting-system", "molting"
 RAYSERVICE_CRD = HERE / "data" / "rayservice-crd.yaml"
 INTERVAL = 0.3  # as in the kmock tier: a "1s" canary step finishes in seconds
@@ -50,23 +49,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.kube)
-
-
-@dataclass
-class Installed:
-    """The control plane with the chart installed and the operator's credentials."""
-
-    plane: controlplane.ControlPlane
-    kubelet: controlplane.FakeKubelet
-    token: str
-    kubeconfig: Path
-
-    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(HELM), "--kubeconfig", str(self.plane.admin_kubeconfig), *args],
-                                capture_output=True, text=True, timeout=120)
-        if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)}: {result.stderr.strip()}")
-        return result
 
 
 @pytest.fixture(scope="session")
@@ -190,11 +172,12 @@ async def operator_factory(installed: Installed, kube_cluster: KubeCluster,
         return kopf.ConnectionInfo(server=plane.url, ca_path=str(plane.ca.cert),
                                    token=installed.token, default_namespace=NS)
 
-    async def start(*, kuberay: bool = True, interval: float = INTERVAL) -> RunningOperator:
+    async def start(*, kuberay: bool = True, interval: float = INTERVAL,
+                    progress_every: float = 0.0) -> RunningOperator:
         config = OperatorConfig(
             defaults=JobDefaults(image="registry.test/molting-workloads:1", artifacts_pvc="arts",
                                  node_selector={"pool": "gpu"}),
-            kuberay=kuberay, interval=interval, max_backoff=2.0, progress_every=0.0,
+            kuberay=kuberay, interval=interval, max_backoff=2.0, progress_every=progress_every,
         )
         client = kube.Kube(kube.configuration_from_kubeconfig(installed.kubeconfig), pool_size=8)
         context = Context(kube=client, config=config, serve=serve, workers=4)

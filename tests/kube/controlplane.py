@@ -226,15 +226,18 @@ class ControlPlane:
 
     # -- clients ------------------------------------------------------------------------------
 
+    def ssl_context(self, *, admin: bool = True) -> ssl.SSLContext:
+        """Trusts the test CA; with ``admin``, presents the admin client certificate."""
+        context = ssl.create_default_context(cafile=str(self.ca.cert))
+        if admin:
+            context.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        return context
+
     def client(self, token: str | None = None, timeout: float = 30.0) -> httpx.Client:
         """An HTTP client as the admin (client certificate), or as ``token``'s account."""
-        context = ssl.create_default_context(cafile=str(self.ca.cert))
-        headers = {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        else:
-            context.load_cert_chain(str(self.admin.cert), str(self.admin.key))
-        return httpx.Client(base_url=self.url, verify=context, headers=headers, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, verify=self.ssl_context(admin=not token),
+                            headers=headers, timeout=timeout)
 
     def write_kubeconfig(self, name: str, *, cert: pki.KeyPair | None = None,
                          token: str | None = None, namespace: str = "default") -> Path:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-from controlplane import ControlPlane, FakeKubelet, requests
+from controlplane import ROOT, ControlPlane, FakeKubelet, requests
 from kopfkit import NS
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
+HELM = ROOT / ".tools" / "bin" / "helm"
 OPERATOR_USER = "system:serviceaccount:molting-system:molting"
 
 
@@ -29,6 +33,23 @@ def url(resource: str, name: str | None = None, sub: str | None = None,
     root = "/api/v1" if group_version == ["v1"] else f"/apis/{'/'.join(group_version)}"
     parts = [root, "namespaces" if namespace else None, namespace, plural, name, sub]
     return "/".join(p for p in parts if p)
+
+
+@dataclass
+class Installed:
+    """The control plane with the chart installed and the operator's credentials."""
+
+    plane: ControlPlane
+    kubelet: FakeKubelet
+    token: str
+    kubeconfig: Path
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(HELM), "--kubeconfig", str(self.plane.admin_kubeconfig), *args],
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)}: {result.stderr.strip()}")
+        return result
 
 
 class KubeCluster:
@@ -117,7 +138,8 @@ class KubeCluster:
 
     # -- a Job's life, as the Job controller and the kubelet would play it --------------------
 
-    async def _pod(self, job_name: str, pod: str) -> tuple[dict, str]:
+    async def create_pod(self, job_name: str, pod: str) -> tuple[dict, str]:
+        """A pod of the Job, bound to the fake kubelet's node and Pending; (Job, container)."""
         job = self.get("batch/v1/jobs", job_name)
         assert job is not None, f"no Job {job_name}"
         template = job["spec"]["template"]
@@ -140,7 +162,7 @@ class KubeCluster:
     async def finish_job(self, job_name: str, summary: Any, *, ok: bool = True) -> None:
         """The Job's pod terminates with ``summary`` as its termination message."""
         pod = f"{job_name}-x1"
-        job, container = await self._pod(job_name, pod)
+        job, container = await self.create_pod(job_name, pod)
         message = summary if isinstance(summary, str) else json.dumps(summary.to_wire())
         now = _now()
         started = job.get("status", {}).get("startTime") or now
@@ -153,18 +175,24 @@ class KubeCluster:
                                          "startedAt": started, "finishedAt": now}}}],
         }}, sub="status")
         if ok:
-            status = {"startTime": started, "completionTime": now, "succeeded": 1, "conditions": [
+            status = {"startTime": started, "completionTime": now, "succeeded": 1, "active": 0,
+                      "ready": 0, "conditions": [
                 _condition("SuccessCriteriaMet", now), _condition("Complete", now)]}
         else:
-            status = {"startTime": started, "failed": 1, "conditions": [
+            status = {"startTime": started, "failed": 1, "active": 0, "ready": 0, "conditions": [
                 _condition("FailureTarget", now, "BackoffLimitExceeded"),
                 _condition("Failed", now, "BackoffLimitExceeded")]}
         await self._job_status(job_name, status)
 
-    async def run_pod(self, job_name: str, log: str) -> None:
-        """The Job's pod is running and has printed ``log`` (served by the fake kubelet)."""
+    async def run_pod(self, job_name: str, log: str, *, created: bool = False) -> None:
+        """The Job's pod is running and has printed ``log`` (served by the fake kubelet);
+        ``created``: the pod exists already (create_pod), Pending until now."""
         pod = f"{job_name}-r1"
-        _, container = await self._pod(job_name, pod)
+        if created:
+            container = self.get("batch/v1/jobs", job_name)["spec"]["template"]["spec"][
+                "containers"][0]["name"]
+        else:
+            _, container = await self.create_pod(job_name, pod)
         self.kubelet.logs[(NS, pod, container)] = log
         await self.patch("v1/pods", pod, {"status": {"phase": "Running", "containerStatuses": [{
             "name": container, "image": "i", "imageID": "", "ready": True, "restartCount": 0,
