@@ -104,7 +104,7 @@ def test_extra_patterns_and_bad_ones() -> None:
     custom = MetaLanguage(["^bottom line,"])
     assert custom.is_meta_sentence("Bottom line, Paris is the capital.")
     assert not META.is_meta_sentence("Bottom line, Paris is the capital.")
-    with pytest.raises(ValueError, match=r"invalid meta-language pattern '\(unclosed'"):
+    with pytest.raises(ValueError, match=r"extraPatterns\[0\]: invalid regular expression '\(unclosed'"):
         MetaLanguage(["(unclosed"])
 
 
@@ -247,7 +247,7 @@ def test_find_gives_each_meta_sentence_once_with_what_flagged_it() -> None:
 
 
 def test_patterns_that_match_everything_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"pattern '\(\?:maybe\)\?'.*empty string"):
+    with pytest.raises(ValueError, match=r"extraPatterns\[0\]: .*pattern '\(\?:maybe\)\?' matches the empty string"):
         MetaLanguage(["(?:maybe)?"])
     assert MetaLanguage(["as requested"], builtin=False).patterns[0][0] == "as requested"
 

@@ -12,6 +12,11 @@ import re
 from collections.abc import Iterable
 
 MAX_PATTERN_LENGTH = 1000
+# The detector's default decision thresholds (the classifier's probability): cleaning leans to
+# recall (better to drop a borderline sentence from training data), the serving filter to
+# precision (better to leave a borderline sentence in a user's answer).
+CLEANING_META_THRESHOLD = 0.4
+FILTER_META_THRESHOLD = 0.6
 
 
 def compile_pattern(source: object, field: str = "extraPatterns[0]") -> re.Pattern[str]:
@@ -21,17 +26,17 @@ def compile_pattern(source: object, field: str = "extraPatterns[0]") -> re.Patte
     matches the empty string ("x*", "(a)?"), which would call every sentence meta-language.
     """
     if not isinstance(source, str):
-        raise ValueError(f"{field}: invalid meta-language pattern {source!r}: not a string")
+        raise ValueError(f"{field}: meta-language pattern {source!r} is not a string")
     if len(source) > MAX_PATTERN_LENGTH:
-        raise ValueError(f"{field}: invalid meta-language pattern {source[:40]!r}...: longer "
-                         f"than {MAX_PATTERN_LENGTH} characters")
+        raise ValueError(f"{field}: meta-language pattern {source[:40]!r}... is longer than "
+                         f"{MAX_PATTERN_LENGTH} characters")
     try:
         regex = re.compile(source, re.IGNORECASE)
     except re.error as error:
-        raise ValueError(f"{field}: invalid meta-language pattern {source!r}: {error}") from None
+        raise ValueError(f"{field}: invalid regular expression {source!r}: {error}") from None
     if regex.search("") is not None:
-        raise ValueError(f"{field}: invalid meta-language pattern {source!r}: it matches the "
-                         "empty string, so every sentence would count as meta-language")
+        raise ValueError(f"{field}: meta-language pattern {source!r} matches the empty string, "
+                         "so every sentence would count as meta-language")
     return regex
 
 
