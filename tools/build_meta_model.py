@@ -33,7 +33,7 @@ from molting_workloads.meta_model import MODEL_FORMAT  # noqa: E402
 TRAIN = ROOT / "tools" / "data" / "meta_train.jsonl"
 OUT = ROOT / "workloads" / "molting_workloads" / "data" / "meta_model.tsv"
 MIN_COUNT = 2
-L2 = 3e-4
+L2 = 1e-4
 STEPS = 800
 LEARNING_RATE = 0.05
 PRUNE = 0.002

@@ -604,6 +604,60 @@ CONTENT = [
     "{A} and {b} are closely linked.", "Few guides explain {b} well.",
 ]
 
+# Short plans with no topic at all ("I'm going to start with an example."), and step headers
+# that narrate working on the answer rather than doing a task.
+GENERIC_VERBS = ["start with", "begin with", "open with", "lead with", "explain", "show",
+                 "evaluate", "outline", "research", "consider", "crunch", "try", "look at",
+                 "go over", "check", "review", "list", "compare", "describe", "cover", "clarify",
+                 "summarize", "identify", "walk through", "focus on", "point out", "sketch"]
+GENERIC_OBJECTS = ["an example", "a definition", "the simplest explanation", "a quick story",
+                   "the short answer", "the background", "why", "how it works", "the steps",
+                   "each option", "each choice", "the topic", "a few angles", "the numbers",
+                   "the details", "the options", "the main points", "a couple of things",
+                   "the key information", "relevant facts", "a different approach",
+                   "the most common case", "the big picture", "what matters most",
+                   "both sides", "the main idea", "the theory", "the practical part"]
+GENERIC_SUBJECTS = ["I'll", "I will", "I'm going to", "I am going to", "I'll first", "I have to",
+                    "Let me", "I want to", "I plan to", "I'd like to", "First I'll", "Now I'll",
+                    "I'll now", "I will now", "I'm gonna", "Next, I'll", "I'll just"]
+STEP_VERBS = ["Identify", "Gather", "Understand", "Analyze", "Clarify", "Research", "Review",
+              "Define", "Break down", "Restate", "Summarize", "Check", "Consider", "Outline"]
+STEP_OBJECTS = ["the key information", "relevant facts about {t}", "the question",
+                "the requirements", "what the user wants", "the main factors", "the sources",
+                "the problem", "the context", "the constraints", "the answer", "my assumptions"]
+GERUND_CONTENT = [
+    "Checking the oil takes about two minutes.", "Analyzing soil samples shows what it lacks.",
+    "Thinking of you and wishing you well.", "Breaking news often contains errors.",
+    "Looking after a puppy is hard work.", "Reviewing your notes before bed helps memory.",
+    "Searching by postcode is the fastest way.", "Running every day can strain your knees.",
+    "Reading aloud helps children learn words.", "Working from home saves commuting time.",
+    "Planning meals ahead cuts waste.", "Comparing prices online is easy these days.",
+    "Gathering wild mushrooms can be dangerous.", "Opening the window lets the steam out.",
+    "Making bread at home is cheaper.", "Cooking rice in a pan takes twenty minutes.",
+    "Learning {t} takes time.", "Understanding {t} helps you decide.",
+    "Checking {t} regularly avoids surprises.", "Exploring {t} is a fun weekend project.",
+    "Researching {t} can be overwhelming at first.", "Summarizing a book helps you remember it.",
+    "Building a habit takes about two months.", "Walking after meals helps digestion.",
+]
+NEGATIVE_SHAPES = [
+    "If I were you, I would start by {imp}.", "If I were you, I'd {imp} first.",
+    "My approach to {hobby} is pretty relaxed.", "My approach to {hobby} is simple: have fun.",
+    "My plan for the {place} this year includes tomatoes.", "My strategy for {hobby} is patience.",
+    "To answer your question, {fact}", "To answer your question: {fact}",
+    "As an AI, I can't see images, but I can describe {t}.",
+    "The user manual explains how to set it up.", "The user must log in first.",
+    "Users often ask about {t}.", "The question of {t} is still open.",
+    "We can split the day into three parts: morning, afternoon and evening.",
+    "There are two parts to a good answer: accuracy and clarity.",
+    "The answer is in the second chapter.", "This question comes up a lot.",
+    "That's a good question, and the answer is yes.", "Your question is a common one.",
+    "The steps are simple.", "The next step is to add water.", "Here's the thing: {fact}",
+    "One moment of carelessness can ruin {t}.", "Hold the brush at an angle.",
+    "Wait until the paint is dry.", "Bear in mind that {fact}", "Second, {fact}",
+]
+HOBBIES = ["gardening", "budgeting", "running", "cooking", "travel", "saving", "parenting"]
+PLACES = ["garden", "allotment", "balcony", "greenhouse"]
+
 
 def _fill(template: str, rng: random.Random) -> str:
     topic = rng.choice(TOPICS[:-3]) if "{T}" in template else rng.choice(TOPICS)
@@ -676,6 +730,16 @@ def _generate(rng: random.Random) -> list[dict]:
         text = f"I'm {rng.choice(GERUND)}{rng.choice(TOOL_TAILS)}"
         rows.append({"text": _variant(_fill(text, rng), rng), "meta": True,
                      "category": "tool-narration"})
+    for _ in range(200):
+        text = f"{rng.choice(GENERIC_SUBJECTS)} {rng.choice(GENERIC_VERBS)} " \
+               f"{rng.choice(GENERIC_OBJECTS)}{rng.choice(['.', '.', ':', '...', '!'])}"
+        rows.append({"text": _variant(_lead(rng.choice(LEADS), text), rng), "meta": True,
+                     "category": "plan-short"})
+    for _ in range(80):
+        label = rng.choice(["Step", "Phase", "Stage"])
+        text = f"{label} {rng.randint(1, 5)}: {rng.choice(STEP_VERBS)} {rng.choice(STEP_OBJECTS)}."
+        rows.append({"text": _variant(_fill(text, rng), rng), "meta": True,
+                     "category": "step-narration"})
     add("waiting", True, WAIT, 90)
     add("approach", True, APPROACH, 130, lead=True)
     add("closing", True, CLOSING, 110)
@@ -705,6 +769,15 @@ def _generate(rng: random.Random) -> list[dict]:
     add("header", False, HEADERS, 70)
     add("fact", False, FACTS, 300)
     add("fact", False, CONTENT, 260)
+    add("gerund-content", False, GERUND_CONTENT, 120)
+    for _ in range(200):
+        fact = rng.choice(FACTS)
+        imp = rng.choice(IMPERATIVES).lower() + " " + rng.choice(USER_OBJECTS)
+        text = rng.choice(NEGATIVE_SHAPES).replace("{imp}", imp).replace(
+            "{hobby}", rng.choice(HOBBIES)).replace("{place}", rng.choice(PLACES)).replace(
+            "{fact}", fact[:1].lower() + fact[1:])
+        rows.append({"text": _variant(_fill(text, rng), rng), "meta": False,
+                     "category": "lookalike"})
     for _ in range(220):
         text = f"{rng.choice(LIFE_SUBJECTS)} {rng.choice(LIFE)}{rng.choice(['.', '!', '.'])}"
         text = text.replace("{who}", rng.choice(WHO)).replace("{where}", rng.choice(WHERE))

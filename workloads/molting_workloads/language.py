@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from molting_workloads.meta_features import NORMALISE, TEXT_CUE, has_cue
+from molting_workloads.meta_features import NORMALISE, has_cue, text_has_cue
 from molting_workloads.meta_model import MetaModel, ModelFileError, load_model
 from molting_workloads.meta_patterns import check_threshold, compile_patterns
 
@@ -230,7 +230,7 @@ class MetaLanguage:
             self.model = model
         else:
             self.model = load_model(str(model) if model is not None else None)
-        self._screen = _screen([s for s, _ in self.patterns], builtin)
+        self._screen = _screen([s for s, _ in self.patterns])
 
     # -- one sentence ------------------------------------------------------------------------
 
@@ -296,10 +296,14 @@ class MetaLanguage:
     # -- internals -----------------------------------------------------------------------------
 
     def _surely_clean(self, text: str) -> bool:
+        if not self.patterns:
+            return not self.builtin or not text_has_cue(text)
         if self._screen is None:
             return False
-        if self.patterns and not text.isascii():
+        if not text.isascii():
             text = text.translate(NORMALISE)  # the patterns are written with straight quotes
+        if self.builtin and text_has_cue(text):
+            return False
         return self._screen.search(text) is None
 
     def _pattern_hit(self, norm_sentence: str) -> tuple[int, int, str] | None:
@@ -356,13 +360,11 @@ class MetaLanguage:
         return ""
 
 
-def _screen(sources: list[str], builtin: bool) -> re.Pattern[str] | None:
-    """One regex that matches wherever a sentence could be meta-language, so a text it does
-    not match needs no further work; None when some pattern makes that unsound.
-
-    The classifier only reads sentences with a cue (``meta_features.has_cue``), and every
-    text with such a sentence matches the cue regex. User patterns join with their sentence
-    anchor dropped.
+def _screen(sources: list[str]) -> re.Pattern[str] | None:
+    """One regex that matches wherever a user pattern could match, so a text it does not
+    match (and without a classifier cue, ``meta_features.text_has_cue``) needs no further
+    work; None when some pattern makes that unsound. Patterns join with their sentence anchor
+    dropped.
     """
     loose = []
     for source in sources:
@@ -371,9 +373,7 @@ def _screen(sources: list[str], builtin: bool) -> re.Pattern[str] | None:
             return None
         loose.append(f"(?:{body})")
     if not loose:
-        return TEXT_CUE if builtin else _NEVER
-    if builtin:
-        loose.append(TEXT_CUE.pattern)
+        return _NEVER
     try:
         return re.compile("|".join(loose), re.IGNORECASE)
     except re.error:  # e.g. an inline global flag in the middle of the alternation
