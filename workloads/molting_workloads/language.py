@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from molting_workloads.meta_features import NORMALISE, has_cue, text_has_cue
 from molting_workloads.meta_model import MetaModel, ModelFileError, load_model
@@ -61,8 +62,7 @@ _NON_SPACE = re.compile(r"\S")
 _FENCE = re.compile(r"^[ \t]*```[^\n]*(?:\n.*?^[ \t]*```[ \t]*$|\n.*\Z|\Z)", re.M | re.S)
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
     """A sentence as a span of the original text: ``text == original[start:end]``.
 
     Sentences are in order, do not overlap and have no outer whitespace; everything between
