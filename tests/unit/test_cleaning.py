@@ -258,6 +258,8 @@ def test_cli_names_file_and_line_of_each_bad_line(tmp_path: Path, cli) -> None:
     (["--extra-pattern", "(bad"], "error: --extra-pattern: extraPatterns[0]: invalid regular expression '(bad'"),
     (["--policy", "shred"], "error: --policy"),
     (["--format", "csv"], "error: --format: 'csv' is not one of"),
+    (["--extra-pattern", "x*"], "error: --extra-pattern: extraPatterns[0]: meta-language pattern 'x*' matches the empty string"),
+    (["--meta-threshold", "1.5"], "error: --meta-threshold:"),
 ])
 def test_cli_refuses_bad_options(tmp_path: Path, dataset: Path, cli, args: list[str],
                                  message: str) -> None:
