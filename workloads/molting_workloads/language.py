@@ -263,10 +263,6 @@ class MetaLanguage:
                 spans.append(span)
         return spans
 
-    def scored(self, text: str) -> list[tuple[Sentence, float]]:
-        """Each sentence of ``text`` with its score."""
-        return [(s, self.score(s.text)) for s in split_sentences(text)]
-
     def contains(self, text: str) -> bool:
         """Whether any sentence of ``text`` is meta-language."""
         if self._surely_clean(text):
