@@ -62,6 +62,8 @@ def test_demo_shows_answers_headers_endpoint_and_reports(demo_run: dict) -> None
     assert "x-molting-revision: " + status["stable"]["revision"] in out
     assert "x-molting-revision: " + status["previous"]["revision"] in out
     assert "x-molting-filtered:" in out and "curl -s http://127.0.0.1:8123/v1/chat/completions" in out
+    # The endpoint stops with the demo: it says so and how to bring it back, not a dead curl alone.
+    assert "stopped with the demo" in out and "--state-dir" in out and "molting up " in out
     for ref in (status["stable"], status["previous"]):
         assert Path(ref["evaluation"]["report"]).with_suffix(".html").exists()
 

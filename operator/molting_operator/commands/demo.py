@@ -121,10 +121,19 @@ def demo(
 
         status = state.load_status(name)
         step("Done")
-        console.print(f"endpoint:  {serve.endpoint()}/v1/chat/completions")
-        console.print(f"try:       curl -s {serve.endpoint()}/v1/chat/completions -H 'content-type: "
-                      f"application/json' -H 'x-user-id: alice' -d '{{\"messages\": [{{\"role\": "
-                      f"\"user\", \"content\": \"{QUESTION}\"}}]}}'", soft_wrap=True)
+        curl = (f"curl -s {serve.endpoint()}/v1/chat/completions -H 'content-type: "
+                f"application/json' -H 'x-user-id: alice' -d '{{\"messages\": [{{\"role\": "
+                f"\"user\", \"content\": \"{QUESTION}\"}}]}}'")
+        if keep_serving:
+            console.print(f"endpoint:  {serve.endpoint()}/v1/chat/completions (serving until Ctrl-C)")
+        else:
+            # The endpoint stops with the demo; `molting up` on the same state serves it again
+            # without retraining anything.
+            console.print(f"endpoint:  stopped with the demo; serve it again (no retraining) with\n"
+                          f"           molting up {path} --state-dir {state.root} "
+                          f"--http-port {http_port} --dashboard-port {dashboard_port}\n"
+                          f"           or run the demo with --keep-serving")
+        console.print(f"then try:  {curl}", soft_wrap=True, highlight=False, markup=False)
         console.print("eval reports:")
         for ref in (status.stable, status.previous, status.candidate):
             if ref and ref.evaluation and ref.evaluation.report:
@@ -132,7 +141,6 @@ def demo(
         console.print(f"state:     {state.root} (molting get --state-dir {state.root})")
         console.print(f"demo took {time.monotonic() - started:.0f} s")
         if keep_serving:
-            console.print("serving until Ctrl-C ...")
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
