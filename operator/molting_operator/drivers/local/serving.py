@@ -2,7 +2,8 @@
 Serve app applied through the Serve REST API (user_config changes reconfigure in place).
 
 The Ray head runs as its own process (`ray start`), so this module needs no Ray import; it stops
-the head on exit only when it started it.
+the head on exit only when it started it, and then only that head's processes (ray_head.py),
+never another Ray on the machine.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from molting_operator.drivers.local import ray_head
 from molting_operator.planning.observed import ServeObservation
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.serve_admin import (
@@ -43,6 +47,12 @@ def loopback_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
 class LocalServe:
     def __init__(self, http_port: int = 8000, dashboard_port: int = 8265,
                  num_cpus: int = 2, log_dir: Path | None = None) -> None:
@@ -54,6 +64,8 @@ class LocalServe:
         self._routes: dict[str, str] = {}
         self._fingerprints: dict[str, str | None] = {}
         self._admin: ServeAdmin | None = None
+        self._temp_dir: Path | None = None
+        self._gcs_port: int | None = None
 
     def endpoint(self, route_prefix: str = "/") -> str:
         return f"http://{HOST}:{self.http_port}{route_prefix.rstrip('/')}"
@@ -85,8 +97,12 @@ class LocalServe:
         if self._dashboard_up():
             return
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+        # Its own temp dir and GCS port mark this head's processes, so stop() ends only them.
+        self._temp_dir = Path(tempfile.mkdtemp(prefix="molting-ray-"))
+        self._gcs_port = _free_port()
         cmd = [ray, "start", "--head", f"--node-ip-address={HOST}", f"--dashboard-host={HOST}",
-               f"--dashboard-port={self.dashboard_port}", *self.head_resources(cfg),
+               f"--dashboard-port={self.dashboard_port}", f"--port={self._gcs_port}",
+               f"--temp-dir={self._temp_dir}", *self.head_resources(cfg),
                "--disable-usage-stats", "--include-dashboard=true"]
         out = subprocess.run(cmd, env=loopback_env(), capture_output=True, text=True, timeout=timeout_s)
         if out.returncode != 0:
@@ -130,7 +146,6 @@ class LocalServe:
         if self._admin is not None:
             self._admin.close()
         if self.started_here:
-            ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-            subprocess.run([ray, "stop", "--force"], env=loopback_env(), capture_output=True,
-                           timeout=120)
+            ray_head.stop([str(self._temp_dir), f"{HOST}:{self._gcs_port}"])
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
             self.started_here = False
