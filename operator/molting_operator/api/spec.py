@@ -20,6 +20,7 @@ from molting_workloads.contract.policies import (
     GenerationDefaults,
     TrainingParams,
 )
+from molting_workloads.contract.serve_config import STICKY_HEADER
 
 GROUP = "molting.dev"
 VERSION = "v1alpha1"
@@ -241,7 +242,7 @@ class RolloutSpec(WireModel):
         default_factory=AnalysisThresholds, description="Live analysis thresholds."
     )
     sticky_header: str = Field(
-        "x-user-id",
+        STICKY_HEADER,
         max_length=128,
         pattern="^[A-Za-z0-9-]+$",
         description="Request header that keeps a user on one revision (A/B assignment).",

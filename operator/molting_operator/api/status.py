@@ -54,6 +54,7 @@ class Reason(str, Enum):
     SERVING = "Serving"
     NOT_SERVING = "NotServing"
     SERVE_PENDING = "ServePending"  # the config is written; the app does not run it yet
+    REQUEST_REJECTED = "RequestRejected"  # the API server refused what the operator sent (400/422)
     DEPENDENCY_MISSING = "DependencyMissing"
 
 

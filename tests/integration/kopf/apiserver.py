@@ -17,6 +17,7 @@ real server's semantics as the reference:
   (CRDs with the status subresource);
 * ``PUT`` replaces an object, refused with 409 when its resourceVersion is stale (Leases);
 * ``pods/NAME/log`` answers the text a test put in ``logs[(namespace, pod)]``, as a kubelet;
+* ``refuse[plural] = (code, message)`` refuses every create of that resource (fault injection);
 * only the last ``keep_requests`` requests are kept, and reads go by key: kmock matches each
   request against its whole request history and scans every stored object for each read,
   which made a run of a few thousand requests quadratic (80 ms a request at 800 requests).
@@ -79,6 +80,8 @@ def merge_diff(old: Any, new: Any) -> Any:
 @attrs.define(kw_only=True)
 class ApiServer(kmock.KubernetesEmulator):
     logs: dict[tuple[str, str], str] = attrs.field(factory=dict)
+    # Fault injection: creates of these plurals are refused with (HTTP status, message).
+    refuse: dict[str, tuple[int, str]] = attrs.field(factory=dict)
     keep_requests: int = 16
     creates: collections.Counter[str] = attrs.field(factory=collections.Counter, init=False)
     reads: collections.Counter[str] = attrs.field(factory=collections.Counter, init=False)
@@ -101,6 +104,12 @@ class ApiServer(kmock.KubernetesEmulator):
             return aiohttp.web.Response(text=self.logs.get((request.namespace, request.name), ""))
         if request.action == enums.action.CREATE and isinstance(request.data, dict):
             self.creates[request.resource.plural or ""] += 1
+            if (refused := self.refuse.get(request.resource.plural or "")) is not None:
+                code, message = refused
+                return aiohttp.web.json_response({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+                    "reason": "Invalid" if code == 422 else "BadRequest", "message": message},
+                    status=code)
             self._stamp_new(request)
         elif request.action == enums.action.UPDATE and request.name is not None:
             return await self._update(request, replace=False)

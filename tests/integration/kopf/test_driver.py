@@ -71,9 +71,13 @@ def context() -> Context:
     (kube.ApiError(503, "ServiceUnavailable", "etcd is slow"), kopf.TemporaryError, 8.0),
     (kube.ApiError(0, "Unreachable", "connection refused"), kopf.TemporaryError, 8.0),
     (kube.ApiError(403, "Forbidden", "cannot create jobs"), kopf.TemporaryError, 30.0),
+    (kube.ApiError(422, "Invalid", "spec.template: bad"), kopf.TemporaryError, 30.0),
+    (kube.ApiError(400, "BadRequest", "unknown field"), kopf.TemporaryError, 30.0),
+    (kube.ApiError(409, "Conflict", "the object changed"), kopf.TemporaryError, 8.0),
     (ServeConfigError("PUT http://ray:8265/api/serve/applications/: HTTP 500"), kopf.TemporaryError, 8.0),
     (SpecError([Problem("spec.serving.rollout.steps[1].weight", "must increase")]), kopf.PermanentError, None),
-], ids=["dependency", "5xx", "unreachable", "forbidden", "ray", "spec"])
+], ids=["dependency", "5xx", "unreachable", "forbidden", "invalid", "bad-request", "conflict",
+        "ray", "spec"])
 def test_errors_become_retry_signals_in_one_place(error, kind, delay):
     signal = reconciling.translate(context(), error, retry=2)
     assert isinstance(signal, kind)

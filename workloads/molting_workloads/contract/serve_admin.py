@@ -25,6 +25,8 @@ LOOPBACK = "127.0.0.1"
 # host's address even with _node_ip_address=127.0.0.1. Every local Ray runner uses this.
 LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 PROBE_HEADER = "x-molting-probe"
+# The serving app's bearer token, for the app and for whoever calls it (drivers, probes).
+API_KEY_ENV = "MOLTING_API_KEY"
 REVISION_HEADER = "x-molting-revision"
 
 

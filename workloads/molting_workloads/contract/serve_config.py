@@ -25,6 +25,7 @@ from molting_workloads.contract.policies import FilterPolicy, GenerationDefaults
 IMPORT_PATH = "molting_workloads.serving.app:build_app"
 GENERATOR = "Generator"
 INGRESS = "Ingress"
+STICKY_HEADER = "x-user-id"  # the default header that keeps a user on one revision
 
 _HEADER_PATTERN = r"^[A-Za-z0-9-]+$"
 _REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -68,7 +69,7 @@ class ServeAppConfig(WireModel):
     )
     filter: FilterPolicy = Field(default_factory=FilterPolicy)
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults)
-    sticky_header: str = Field("x-user-id", max_length=128, pattern=_HEADER_PATTERN)
+    sticky_header: str = Field(STICKY_HEADER, max_length=128, pattern=_HEADER_PATTERN)
     revision_header: str = Field(
         "x-molting-revision",
         max_length=128,
@@ -159,7 +160,7 @@ class IngressSettings(WireModel):
     revisions: list[RevisionEntry] = Field(default_factory=list)
     filter: FilterPolicy = Field(default_factory=FilterPolicy)
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults)
-    sticky_header: str = "x-user-id"
+    sticky_header: str = STICKY_HEADER
     revision_header: str = "x-molting-revision"
     probe_label_header: str = "x-molting-probe"
     max_prompt_chars: int = 16000

@@ -24,6 +24,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from molting_workloads.contract.serve_admin import API_KEY_ENV
 from molting_workloads.contract.serve_config import (
     INGRESS,
     AppArgs,
@@ -38,7 +39,6 @@ from molting_workloads.serving.stats import Kind, LiveStats, Outcome
 
 logger = logging.getLogger(__name__)
 
-API_KEY_ENV = "MOLTING_API_KEY"
 FILTERED_HEADER = "x-molting-filtered"
 OPEN_PATHS = ("/healthz",)
 

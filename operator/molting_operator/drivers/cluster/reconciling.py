@@ -69,6 +69,12 @@ def translate(ctx: Context, error: Exception, retry: int) -> Exception:
         case kube.ApiError(status=403):
             return kopf.TemporaryError(f"forbidden (check the operator's RBAC): {error}",
                                        delay=ctx.config.max_backoff)
+        case kube.ApiError(status=400 | 422):
+            # What the operator sent is wrong: the same request fails again, so back off hard.
+            return kopf.TemporaryError(f"the API server refused a request: {error}",
+                                       delay=ctx.config.max_backoff)
+        case kube.ApiError() if not error.retriable and error.status != 404:
+            return kopf.TemporaryError(str(error), delay=ctx.config.max_backoff)
         case kube.ApiError() | ServeConfigError():
             return kopf.TemporaryError(str(error), delay=delay)
         case _:
@@ -107,6 +113,12 @@ def _reconcile(
         result = planner.plan(model.spec, model.status, observed, name)
         _finish(ctx, owner, body, model.status, result, logger)
         raise
+    except kube.ApiError as error:
+        if error.status in (400, 422):
+            _report(ctx, owner, body, model.status, Reason.REQUEST_REJECTED,
+                    f"the API server refused a request of the operator (a bug in Molting: "
+                    f"please report it): {error}")
+        raise
     _finish(ctx, owner, body, model.status, result, logger)
 
 
@@ -140,15 +152,24 @@ def _report_invalid_spec(
     error: SpecError,
 ) -> None:
     """Ready=False/InvalidSpec plus one Warning Event per distinct problem list."""
-    message = "; ".join(str(p) for p in error.problems)[:1000]
+    _report(ctx, owner, body, status, Reason.INVALID_SPEC,
+            "; ".join(str(p) for p in error.problems))
+
+
+def _report(
+    ctx: Context, owner: names.Owner, body: dict[str, Any], status: MoltingModelStatus,
+    reason: Reason, message: str,
+) -> None:
+    """Ready=False with ``reason`` plus one Warning Event per distinct message."""
+    message = message[:1000]
     new = status.model_copy(deep=True)
     generation = (body.get("metadata") or {}).get("generation")
     new.observed_generation = generation
     now = planner.timestamp(ctx.now())
-    conditions.set_condition(new, ConditionType.READY, False, Reason.INVALID_SPEC.value, message,
+    conditions.set_condition(new, ConditionType.READY, False, reason.value, message,
                              now, generation)
     changed = new.message != message
     new.message = message
     apply.write_status(ctx, owner, body.get("status") or {}, new)
     if changed:
-        apply.emit_events(body, [EmitEvent(Reason.INVALID_SPEC.value, message, warning=True)])
+        apply.emit_events(body, [EmitEvent(reason.value, message, warning=True)])

@@ -19,7 +19,11 @@ from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names, rayservice
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.live_stats import AppStats
-from molting_workloads.contract.serve_admin import ServeAdmin, ray_token_from_environment
+from molting_workloads.contract.serve_admin import (
+    API_KEY_ENV,
+    ServeAdmin,
+    ray_token_from_environment,
+)
 from molting_workloads.contract.serve_config import INGRESS
 
 logger = logging.getLogger(__name__)
@@ -78,7 +82,7 @@ class HttpServe:
 
     def __init__(self, timeout_s: float = 3.0, probe_workers: int = 2) -> None:
         self.timeout_s = timeout_s
-        self.api_key = os.environ.get("MOLTING_SERVE_API_KEY") or None
+        self.api_key = os.environ.get(API_KEY_ENV) or None
         self._probes = ThreadPoolExecutor(probe_workers, thread_name_prefix="molting-probe")
         self._running: set[tuple[str, str, str]] = set()
         self._guard = threading.Lock()

@@ -24,6 +24,7 @@ from molting_operator.drivers.local import ray_head
 from molting_operator.planning.observed import ServeObservation
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.serve_admin import (
+    API_KEY_ENV,
     LOOPBACK,
     LOOPBACK_ENV,
     ServeAdmin,
@@ -74,7 +75,7 @@ class LocalServe:
     def admin(self) -> ServeAdmin:
         if self._admin is None:
             self._admin = ServeAdmin(self.dashboard, ray_token_from_environment(), timeout_s=60,
-                                     api_key=os.environ.get("MOLTING_API_KEY"))
+                                     api_key=os.environ.get(API_KEY_ENV))
         return self._admin
 
     def _dashboard_up(self) -> bool:
