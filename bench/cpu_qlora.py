@@ -112,7 +112,6 @@ def main() -> None:
     parser.add_argument("--models", default="tiny,smollm2")
     args = parser.parse_args()
     sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "workloads")]
-    from molting_workloads.base_models import import_smollm2
     from molting_workloads.tinymodel import ensure_tiny_model
 
     results: dict = {"settings": vars(args) | {"threads": env()["OMP_NUM_THREADS"]}}
