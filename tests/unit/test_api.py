@@ -116,6 +116,7 @@ MALFORMED = [
     ("lora-rank-zero", "spec.training.lora.r", 0, "lora.r"),
     ("target-modules-not-a-list", "spec.training.lora.targetModules", "all-linear", "targetModules"),
     ("method-unknown", "spec.training.method", "full", "training.method"),
+    ("quantization-unknown", "spec.training.quantization", "int8", "training.quantization"),
     ("gpus-negative", "spec.training.gpus", -2, "training.gpus"),
     ("node-selector-not-strings", "spec.training.nodeSelector", {"zone": 3}, "nodeSelector"),
     ("toleration-effect-unknown", "spec.training.tolerations.0.effect", "Sometimes", "effect"),
@@ -170,6 +171,18 @@ def test_malformed_resource_is_refused_by_crd_and_models_naming_the_field(
     assert by_models, f"the models accepted {field}={value!r}"
     assert any(named in p for p in by_crd), by_crd
     assert any(named in p for p in by_models), by_models
+
+
+def test_nf4_quantization_with_plain_lora_is_refused_by_crd_and_models(full: dict[str, Any]) -> None:
+    full["spec"]["training"].update(method="lora", quantization="nf4")
+    by_crd, by_models = crd_refusals(full), model_refusals(full)
+    assert any("quantization nf4" in p and "qlora" in p for p in by_crd), by_crd
+    assert any("quantization nf4" in p and "qlora" in p for p in by_models), by_models
+    for quantization in ("auto", "none"):
+        full["spec"]["training"]["quantization"] = quantization
+        assert crd_refusals(full) == [] and model_refusals(full) == []
+    full["spec"]["training"].update(method="qlora", quantization="nf4")
+    assert crd_refusals(full) == [] and model_refusals(full) == []
 
 
 def test_serving_resources_may_be_partly_given(full: dict[str, Any]) -> None:

@@ -34,6 +34,16 @@ def test_training_keeps_only_its_own_patterns() -> None:
     assert req.output_dir == "/artifacts/m/r2"
 
 
+def test_training_quantization_travels_from_the_spec_to_the_request() -> None:
+    assert train_request(SPEC, "m", "r2", LAYOUT, "/d.jsonl").training.quantization.value == "auto"
+    wire = SPEC.to_wire()
+    wire["training"]["quantization"] = "nf4"
+    spec = MoltingModelSpec.model_validate(wire)
+    req = train_request(spec, "m", "r2", LAYOUT, "/d.jsonl")
+    assert req.training.quantization.value == "nf4"
+    assert req.to_wire()["training"]["quantization"] == "nf4"
+
+
 def test_serve_config_keeps_previous_at_weight_zero() -> None:
     cfg = serve_app_config("m", SPEC, ApplyTraffic((("r2", 90), ("r3", 10)),
                                                    (("r1", "/a/r1"), ("r2", "/a/r2"), ("r3", "/a/r3"))))

@@ -97,3 +97,10 @@ def test_each_training_input_changes_the_id() -> None:
     ]
     ids = {revision_id(v) for v in variants}
     assert base not in ids and len(ids) == len(variants)
+
+
+def test_quantization_auto_keeps_the_id_and_a_choice_changes_it() -> None:
+    base = revision_id(spec_with())
+    assert revision_id(spec_with(training__quantization="auto")) == base
+    chosen = {q: revision_id(spec_with(training__quantization=q)) for q in ("nf4", "none")}
+    assert base not in chosen.values() and chosen["nf4"] != chosen["none"]

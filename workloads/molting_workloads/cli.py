@@ -1,4 +1,4 @@
-"""The workload verbs of `molting` (clean, train, eval, serve, tiny-model).
+"""The workload verbs of `molting` (base-model, clean, train, eval, serve, tiny-model).
 
 Each verb lives in ``molting_workloads.commands.<verb>`` with a ``register(app)`` function and
 imports its heavy implementation inside the command body, so `--help` stays fast.

@@ -32,6 +32,11 @@ _GENERATE_LOCK = threading.RLock()
 
 QUANTIZATION_NF4 = "nf4-4bit"
 QUANTIZATION_NONE = "none"
+# Any of these in a local model folder means it carries a tokenizer (fast, slow or tiktoken).
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model",
+    "vocab.txt", "tokenizer.tiktoken",
+)
 
 
 def is_local_source(source: str) -> bool:
@@ -57,14 +62,27 @@ def load_tokenizer(source: str, revision: str | None = None):
     chat template (Molting trains and answers chat ``messages`` only).
     """
     resolved = _resolve(source)
+    local = is_local_source(source)
+    if local and not any((Path(resolved) / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(
+            source,
+            f"the model folder {resolved} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer next to the weights (`molting base-model import` writes both)",
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, revision=revision)
     except (OSError, ValueError) as error:
         raise ModelLoadError(source, f"no tokenizer could be loaded: {error}") from error
     if not getattr(tokenizer, "chat_template", None):
+        where = (
+            f"neither {Path(resolved) / 'chat_template.jinja'} nor a `chat_template` in "
+            f"{Path(resolved) / 'tokenizer_config.json'}"
+            if local
+            else "its tokenizer_config.json has no `chat_template`"
+        )
         raise ModelLoadError(
             source,
-            "the tokenizer has no chat template; use a chat/instruct model or add "
+            f"the tokenizer has no chat template ({where}); use a chat/instruct model or add "
             "`chat_template` to its tokenizer_config.json",
         )
     tokenizer.padding_side = "left"
@@ -77,7 +95,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def nf4_config():
+def nf4_config(compute_dtype: torch.dtype = torch.bfloat16):
     """4-bit NF4 with double quantisation and bf16 compute (the QLoRA recipe)."""
     from transformers import BitsAndBytesConfig
 
@@ -85,7 +103,7 @@ def nf4_config():
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_compute_dtype=compute_dtype,
     )
 
 
@@ -100,21 +118,27 @@ def load_base(
     revision: str | None = None,
     *,
     quantize_4bit: bool = False,
+    cpu_4bit: bool = False,
     device: str | None = None,
     dtype: torch.dtype | None = None,
 ):
-    """(model, tokenizer) in eval mode. 4-bit NF4 only when asked for and CUDA is present;
-    otherwise the full-precision weights (check with ``quantization_of``)."""
+    """(model, tokenizer) in eval mode. 4-bit NF4 when asked for on CUDA, and on a CPU too with
+    ``cpu_4bit`` (bitsandbytes' CPU kernels); otherwise the full-precision weights (check with
+    ``quantization_of``). 4-bit computes in ``dtype``, bf16 by default (the QLoRA recipe)."""
     tokenizer = load_tokenizer(source, revision)
     device = device or default_device()
+    cuda = device.startswith("cuda")
     kwargs: dict[str, Any] = {"revision": revision}
-    if quantize_4bit and device.startswith("cuda"):
-        kwargs["quantization_config"] = nf4_config()
-        kwargs["device_map"] = {"": torch.device(device).index or 0}
+    if quantize_4bit and (cuda or cpu_4bit):
         kwargs["dtype"] = dtype or torch.bfloat16
+        kwargs["quantization_config"] = nf4_config(kwargs["dtype"])
+        kwargs["device_map"] = {"": torch.device(device).index or 0} if cuda else {"": "cpu"}
     else:
         if quantize_4bit:
-            logger.warning("4-bit quantisation needs CUDA; loading %s unquantised on %s", source, device)
+            logger.warning(
+                "4-bit quantisation on a CPU was not asked for (cpu_4bit); loading %s "
+                "unquantised on %s", source, device,
+            )
         kwargs["dtype"] = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     try:
         model = AutoModelForCausalLM.from_pretrained(_resolve(source), **kwargs)
@@ -122,10 +146,36 @@ def load_base(
         raise ModelLoadError(source, f"no causal LM weights could be loaded: {error}") from error
     if "device_map" not in kwargs:
         model.to(device)
+    elif not cuda:
+        cpu_4bit_fast_path(model, enabled=True)
     model.eval()
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def cpu_4bit_fast_path(model, *, enabled: bool) -> int:
+    """Allow or forbid bitsandbytes' AVX512-BF16 inference path on a CPU's 4-bit layers; returns
+    how many layers may take it.
+
+    In eval mode without gradients, bitsandbytes repacks a CPU layer's weights in place on its
+    first call, for a faster kernel. The repacking needs ``in_features`` divisible by the quant
+    block size and ``out_features`` by 32 (it fails on other shapes, e.g. the tiny model's MLP),
+    and the repacked layer has no backward: training forbids it (``enabled=False``)."""
+    import bitsandbytes as bnb
+
+    allowed = 0
+    for module in model.modules():
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        blocksize = getattr(state, "blocksize", 64) or 64
+        fits = module.in_features % blocksize == 0 and module.out_features % 32 == 0
+        module.support_avx512bf16_for_cpu = bool(
+            enabled and fits and module.support_avx512bf16_for_cpu
+        )
+        allowed += module.support_avx512bf16_for_cpu
+    return allowed
 
 
 def _check_adapter_dir(name: str, path: str) -> None:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from molting_workloads.contract.errors import DatasetError, MoltingError, Problem, SpecError
-from molting_workloads.contract.policies import TrainingMethod
+from molting_workloads.contract.policies import Quantization, TrainingMethod
 from molting_workloads.contract.requests import TrainRequest
 from molting_workloads.contract.summaries import TrainSummary, write_termination
 
@@ -97,14 +97,30 @@ def _snake_keys(value: Any) -> Any:
     return value
 
 
-def plan_device(method: TrainingMethod, require_gpu: bool, cuda: bool) -> DevicePlan:
-    """QLoRA needs CUDA; without it, fall back to full-precision LoRA (or fail if required)."""
+def plan_device(
+    method: TrainingMethod,
+    require_gpu: bool,
+    cuda: bool,
+    quantization: Quantization = Quantization.AUTO,
+) -> DevicePlan:
+    """Where and how to train. ``auto``: QLoRA on CUDA, and on a CPU a fall-back to fp32 LoRA
+    (or a failure when a GPU is required); ``nf4``: a 4-bit base on either; ``none``: never."""
     if require_gpu and not cuda:
         raise GPURequiredError("requireGPU is set but no CUDA device is visible to this process")
+    device = "cuda" if cuda else "cpu"
+    qlora = method == TrainingMethod.QLORA
+    if quantization == Quantization.NF4:
+        return DevicePlan(device, True, "qlora", None)
+    if quantization == Quantization.NONE:
+        fallback = "quantization none: full-precision LoRA instead of 4-bit QLoRA" if qlora else None
+        return DevicePlan(device, False, "lora", fallback)
     if not cuda:
-        fallback = "no CUDA device: fp32 LoRA instead of 4-bit QLoRA" if method == TrainingMethod.QLORA else None
+        fallback = (
+            "no CUDA device: fp32 LoRA instead of 4-bit QLoRA (quantization nf4 trains 4-bit "
+            "on a CPU)" if qlora else None
+        )
         return DevicePlan("cpu", False, "lora", fallback)
-    return DevicePlan("cuda", method == TrainingMethod.QLORA, method.value, None)
+    return DevicePlan("cuda", qlora, method.value, None)
 
 
 def read_examples(path: Path) -> list[dict]:
@@ -151,7 +167,10 @@ def run_training(req: TrainRequest, *, progress_bar: bool | None = None) -> Trai
     out.mkdir(parents=True, exist_ok=True)
     progress = ProgressFile(out / PROGRESS)
     try:
-        plan = plan_device(req.training.method, req.require_gpu, torch.cuda.is_available())
+        plan = plan_device(
+            req.training.method, req.require_gpu, torch.cuda.is_available(),
+            req.training.quantization,
+        )
         load_tokenizer(req.base_model, req.base_model_revision)  # fails fast, before cleaning
         progress.update(phase="cleaning")
         train_rows, val_rows, cleaning_report = _clean(req, out / DATA_DIR)
@@ -215,7 +234,7 @@ def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, pro
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from molting_workloads.model_loading import load_base, quantization_of
+    from molting_workloads.model_loading import cpu_4bit_fast_path, load_base, quantization_of
 
     params = req.training
     set_seed(params.seed)
@@ -223,8 +242,11 @@ def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, pro
         torch.cuda.reset_peak_memory_stats()
     progress.update(phase="loading")
     model, tokenizer = load_base(
-        req.base_model, req.base_model_revision, quantize_4bit=plan.quantize_4bit, device=plan.device
+        req.base_model, req.base_model_revision, quantize_4bit=plan.quantize_4bit,
+        cpu_4bit=plan.quantize_4bit, device=plan.device,
     )
+    if plan.quantize_4bit and plan.device == "cpu":
+        cpu_4bit_fast_path(model, enabled=False)  # its repacked layers cannot backpropagate
     tokenizer.padding_side = "right"  # training pads on the right; generation uses the left
     masking = choose_loss_masking(tokenizer)
     shape = (lambda rows: rows) if masking == "assistant-tokens" else to_prompt_completion
@@ -274,7 +296,9 @@ def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, pro
         "device": plan.device,
         "method_requested": params.method.value,
         "method": plan.method,
+        "quantization_requested": params.quantization.value,
         "quantization": quantization_of(trainer.model),
+        "compute_dtype": _compute_dtype(trainer.model),
         "fallback": plan.fallback,
         "loss_masking": masking,
         "steps": trainer.state.global_step,
@@ -340,6 +364,16 @@ def _sft_config(params, plan: DevicePlan, out: Path, max_length: int, masking: s
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+
+
+def _compute_dtype(model) -> str:
+    """The dtype the base layers compute in: bnb's compute dtype for 4-bit, else the weights'."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    quant = getattr(base.config, "quantization_config", None)
+    dtype = getattr(quant, "bnb_4bit_compute_dtype", None) if quant is not None else None
+    if isinstance(quant, dict):
+        dtype = quant.get("bnb_4bit_compute_dtype")
+    return str(dtype or base.dtype).removeprefix("torch.")
 
 
 def _targets(modules: list[str]):

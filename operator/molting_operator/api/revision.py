@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from molting_operator.api.spec import MoltingModelSpec
-from molting_workloads.contract.policies import TrainingParams
+from molting_workloads.contract.policies import Quantization, TrainingParams
 
 RETRAIN_ANNOTATION = "molting.dev/retrain"
 ID_LENGTH = 8
@@ -17,11 +17,15 @@ def training_inputs(spec: MoltingModelSpec) -> dict:
     training = TrainingParams.model_validate(
         spec.training.model_dump(include=set(TrainingParams.model_fields))
     )
+    wire = training.to_wire()
+    if training.quantization == Quantization.AUTO:
+        # The default leaves the id as it was before the field existed (no needless retrain).
+        del wire["quantization"]
     return {
         "baseModel": spec.base_model.to_wire(),
         "dataset": spec.dataset.to_wire(),
         "cleaning": spec.cleaning.to_wire(),
-        "training": training.to_wire(),
+        "training": wire,
     }
 
 

@@ -1,5 +1,6 @@
 """`molting train` end to end on the tiny model: the outputs it documents, the loss masking, the
-determinism, bad input that fails fast, and (on CUDA only) real 4-bit QLoRA."""
+determinism, bad input that fails fast, and (on CUDA only) 4-bit QLoRA on the GPU; 4-bit on the
+CPU is in test_qlora_cpu.py."""
 
 from __future__ import annotations
 
@@ -284,7 +285,10 @@ def test_a_huge_error_still_fits_the_termination_message() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: 4-bit QLoRA is GPU-only")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs CUDA: QLoRA on the GPU (4-bit on the CPU is test_qlora_cpu.py)",
+)
 def test_qlora_on_cuda_trains_4bit_and_the_adapter_reloads(tiny_model_dir, example_data, tmp_path):
     req = small_request(tiny_model_dir, example_data / "conversations.jsonl", tmp_path, max_steps=10,
                         method="qlora", packing=True)

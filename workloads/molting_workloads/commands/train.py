@@ -33,7 +33,12 @@ def train_command(
     revision: str | None = typer.Option(None, help="The revision id being trained (default: dev)."),
     base_model_revision: str | None = typer.Option(None, help="Hub revision of the base model."),
     dataset_format: str | None = typer.Option(None, "--format", help="Dataset format (auto)."),
-    method: str | None = typer.Option(None, help="qlora (4-bit, needs CUDA) or lora."),
+    method: str | None = typer.Option(None, help="qlora (4-bit base) or lora."),
+    quantization: str | None = typer.Option(
+        None,
+        help="Base weights: auto (4-bit for qlora on CUDA, full precision on a CPU), nf4 (4-bit "
+        "on CUDA or CPU) or none.",
+    ),
     max_steps: int | None = typer.Option(None, min=1, help="Stop after this many steps."),
     epochs: float | None = typer.Option(None, help="Passes over the training set (1)."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (2e-4)."),
@@ -54,7 +59,8 @@ def train_command(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: when a terminal)."
     ),
 ) -> None:
-    """Clean the dataset, train a LoRA adapter (QLoRA on CUDA) and write the reports.
+    """Clean the dataset, train a LoRA adapter (QLoRA on CUDA; on a CPU with --quantization nf4)
+    and write the reports.
 
     Writes OUTPUT_DIR/adapter/, train-report.json, progress.json and data/. Exits 2 on bad
     input. The last stdout line is the summary JSON (the termination message).
@@ -67,7 +73,8 @@ def train_command(
         "base_model": base_model, "dataset": dataset, "output_dir": output_dir,
         "revision": revision, "base_model_revision": base_model_revision,
         "dataset_format": dataset_format, "require_gpu": require_gpu,
-        "training.method": method, "training.max_steps": max_steps, "training.epochs": epochs,
+        "training.method": method, "training.quantization": quantization,
+        "training.max_steps": max_steps, "training.epochs": epochs,
         "training.learning_rate": lr, "training.batch_size": batch_size,
         "training.gradient_accumulation_steps": grad_accum,
         "training.max_seq_length": max_seq_length, "training.packing": packing,

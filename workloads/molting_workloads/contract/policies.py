@@ -80,6 +80,16 @@ class TrainingMethod(str, Enum):
     LORA = "lora"
 
 
+class Quantization(str, Enum):
+    """The base weights while training: ``auto`` is 4-bit NF4 for qlora on CUDA and full
+    precision on a CPU; ``nf4`` is 4-bit NF4 on either (bitsandbytes has CPU kernels);
+    ``none`` is full precision everywhere (plain LoRA)."""
+
+    AUTO = "auto"
+    NF4 = "nf4"
+    NONE = "none"
+
+
 class LoraParams(WireModel):
     """The LoRA adapter's shape."""
 
@@ -95,11 +105,29 @@ class LoraParams(WireModel):
 
 
 class TrainingParams(WireModel):
-    """Training hyper-parameters. Every field here changes the revision id."""
+    """Training hyper-parameters. Every field here changes the revision id (``quantization``
+    only when it is not ``auto``, so ids from before the field existed stay the same)."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            (
+                "!has(self.quantization) || self.quantization != 'nf4' || "
+                "!has(self.method) || self.method == 'qlora'",
+                "quantization nf4 trains on a 4-bit base, which is method qlora, not lora",
+            )
+        )
+    }
 
     method: TrainingMethod = Field(
         TrainingMethod.QLORA,
-        description="qlora (4-bit NF4 base, needs CUDA; falls back to lora on a CPU) or lora.",
+        description="qlora (4-bit NF4 base; on a CPU only with quantization nf4, else it falls "
+        "back to lora) or lora.",
+    )
+    quantization: Quantization = Field(
+        Quantization.AUTO,
+        description="Base weights while training: auto (4-bit NF4 for qlora on CUDA, full "
+        "precision on a CPU), nf4 (4-bit NF4 on CUDA or CPU; needs method qlora) or none (full "
+        "precision everywhere).",
     )
     lora: LoraParams = Field(default_factory=LoraParams, description="The LoRA adapter's shape.")
     epochs: float = Field(1.0, gt=0, le=100, description="Passes over the training set.")
@@ -121,6 +149,14 @@ class TrainingParams(WireModel):
         False, description="Trade compute for memory; only needed when memory is short."
     )
     seed: int = Field(42, ge=0, description="Training seed.")
+
+    @model_validator(mode="after")
+    def _nf4_is_qlora(self) -> TrainingParams:
+        if self.quantization == Quantization.NF4 and self.method == TrainingMethod.LORA:
+            raise ValueError(
+                "quantization nf4 trains on a 4-bit base, which is method qlora, not lora"
+            )
+        return self
 
 
 class LengthWindow(WireModel):
