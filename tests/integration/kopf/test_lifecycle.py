@@ -371,3 +371,39 @@ async def test_a_canary_probe_waits_until_the_app_runs_the_new_split(
     serve.up = True
     await eventually(lambda: serve.probes, what="a probe once the app runs the split")
     assert set(serve.probes) == {("mm", second)}
+
+
+async def test_a_missing_dependency_mid_canary_freezes_it_and_cancels_nothing(
+    operator_factory, cluster, serve: FakeServe
+):
+    """A spec edited mid-canary names a ConfigMap that does not exist: the operator waits, as
+    the local driver does. Before, the plan's first actions ran (the candidate's Jobs deleted,
+    the RayService sent to 100% stable) while the status still showed the canary."""
+    first, _ = await serve_first_revision(cluster, operator_factory)
+    await cluster.patch(MODELS, "mm", {"spec": {"serving": {"rollout": {"steps": [
+        {"weight": 10, "duration": "1h"}, {"weight": 100, "duration": "0s"}]}}}})
+    second = await new_revision(cluster)
+    serve.healthy(first, second)
+    await train_and_evaluate(cluster, second, stable=eval_summary(first).metrics)
+    await eventually(lambda: cluster.status().get("canaryWeight") == 10, what="canary at 10%")
+    jobs_before = sorted(j["metadata"]["name"] for j in cluster.all(JOBS))
+
+    await cluster.patch(MODELS, "mm", {"spec": {"dataset": {"configMap": {
+        "name": "new-data", "key": "conversations.jsonl"}}}})
+
+    ready = await eventually(lambda: condition(cluster, "Ready").get("reason") == "DependencyMissing"
+                             and condition(cluster, "Ready"), what="DependencyMissing")
+    assert "ConfigMap 'new-data' not found" in ready["message"]
+    status = cluster.status()
+    assert status["phase"] == "Canary" and status["candidate"]["revision"] == second
+    assert weight_history(cluster)[-1] == {first: 90, second: 10}  # the split the status shows
+    assert sorted(j["metadata"]["name"] for j in cluster.all(JOBS)) == jobs_before
+
+    data = dataset()
+    data["metadata"]["name"] = "new-data"
+    await cluster.create(CONFIGMAPS, data)  # the user adds it: the new revision starts
+    third = revision_of(cluster.get(MODELS, "mm"))
+    await eventually(lambda: cluster.get(JOBS, f"mm-{third}-train"), what="the new training Job")
+    status = await eventually(lambda: cluster.status()["candidate"]["revision"] == third
+                              and cluster.status(), what="the new candidate")
+    assert status["traffic"] == [{"revision": first, "weight": 100}]

@@ -2,8 +2,10 @@
 
 reconciling.py calls ``carry_out``, then ``write_status``, then ``emit_events``. Every step is
 idempotent: a create that answers 409 is done, a delete that answers 404 is done, a RayService
-is patched only when its serveConfigV2 differs. Something the spec names but the cluster lacks
-raises ``DependencyError``; reconciling.py turns it into a condition and a retry with backoff.
+is patched only when its serveConfigV2 differs. The ConfigMaps the spec names are checked
+before planning (observe.dependency_problems); what only a serving write can find out (no
+KubeRay, a RayService that may not be created) raises ``DependencyError``, which reconciling.py
+turns into a condition and a retry with backoff.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from molting_operator.api.spec import DataSource, MoltingModelSpec
+from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import MoltingModelStatus
 from molting_operator.builders import jobs, names, rayservice
 from molting_operator.drivers.cluster import cache, kube, serving
@@ -100,7 +102,6 @@ def ensure_training(
     ctx: Context, owner: names.Owner, spec: MoltingModelSpec, revision: str,
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
-    check_source(ctx, owner, spec.dataset, "spec.dataset")
     configmap, job = jobs.build_training(owner, spec, revision, ctx.config.defaults)
     ensure_created(ctx, kube.CONFIGMAPS, configmap)
     if ensure_created(ctx, kube.JOBS, job):
@@ -111,8 +112,6 @@ def ensure_evaluation(
     ctx: Context, owner: names.Owner, spec: MoltingModelSpec, action: RunEvaluation,
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
-    if spec.evaluation.questions is not None:
-        check_source(ctx, owner, spec.evaluation.questions, "spec.evaluation.questions")
     configmap, job = jobs.build_evaluation(owner, spec, action, ctx.config.defaults)
     ensure_created(ctx, kube.CONFIGMAPS, configmap)
     if ensure_created(ctx, kube.JOBS, job):
@@ -135,29 +134,6 @@ def cancel_jobs(
                     raise
             if resource == kube.JOBS:
                 ctx.children.forget(cache.JOBS, owner.namespace, name)
-
-
-def check_source(ctx: Context, owner: names.Owner, source: DataSource, field: str) -> None:
-    """A ConfigMap the spec reads from must exist and hold the key (PVCs are the kubelet's
-    business: the operator has no rights on them)."""
-    ref = source.config_map
-    if ref is None:
-        return
-    try:
-        configmap = ctx.kube.get(kube.CONFIGMAPS.path(owner.namespace, ref.name))
-    except kube.ApiError as error:
-        if error.status == 404:
-            raise DependencyError(
-                f"{field}.configMap: ConfigMap {ref.name!r} not found in namespace "
-                f"{owner.namespace!r}"
-            ) from None
-        raise
-    keys = sorted(configmap.get("data") or {})
-    if ref.key not in keys:
-        raise DependencyError(
-            f"{field}.configMap.key: ConfigMap {ref.name!r} has no key {ref.key!r} "
-            f"(it has: {', '.join(keys) or 'none'})"
-        )
 
 
 # -- serving ----------------------------------------------------------------------------------

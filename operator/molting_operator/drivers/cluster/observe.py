@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from molting_operator.api.resource import MoltingModel
+from molting_operator.api.spec import DataSource
 from molting_operator.api.status import Phase, TrainingProgress
 from molting_operator.builders import names, rayservice
 from molting_operator.drivers.cluster import cache, kube, serving
@@ -32,7 +33,7 @@ from molting_operator.planning.observed import (
     Observed,
     ServeObservation,
 )
-from molting_operator.planning.planner import desired_revision
+from molting_operator.planning.planner import FINAL_FAILURES, desired_revision
 from molting_workloads.contract.errors import ServeConfigError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,51 @@ def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Obse
         annotations=dict(model.metadata.annotations),
         jobs=jobs,
         serve=observe_serve(ctx, owner, model) if serving_now else None,
+        dependency_problems=dependency_problems(ctx, owner, model),
     )
+
+
+# -- what the spec names --------------------------------------------------------------------
+
+
+def dependency_problems(ctx: Context, owner: names.Owner, model: MoltingModel) -> tuple[str, ...]:
+    """ConfigMaps the spec names that the cluster lacks, seen before planning (as the local
+    driver checks its files), so the planner waits instead of starting a plan that fails
+    half-way. Each is read only while the next step can need it: the dataset while a revision
+    is to be trained, the questions while one is to be trained or evaluated."""
+    spec, status = model.spec, model.status
+    desired = desired_revision(spec, model.metadata.annotations)
+    settled = {r.revision for r in (status.stable, status.candidate) if r}
+    given_up = any(h.revision == desired and h.outcome in FINAL_FAILURES for h in status.history)
+    training = (desired not in settled and not given_up) or status.phase == Phase.TRAINING
+    evaluating = training or status.phase == Phase.EVALUATING
+    problems = []
+    if training:
+        problems.append(source_problem(ctx, owner, spec.dataset, "spec.dataset"))
+    if evaluating and spec.evaluation.questions is not None:
+        problems.append(source_problem(ctx, owner, spec.evaluation.questions,
+                                       "spec.evaluation.questions"))
+    return tuple(p for p in problems if p)
+
+
+def source_problem(ctx: Context, owner: names.Owner, source: DataSource, field: str) -> str | None:
+    """What is wrong with a ConfigMap the spec reads from (PVCs are the kubelet's business: the
+    operator has no rights on them)."""
+    ref = source.config_map
+    if ref is None:
+        return None
+    try:
+        configmap = ctx.kube.get(kube.CONFIGMAPS.path(owner.namespace, ref.name))
+    except kube.ApiError as error:
+        if error.status == 404:
+            return (f"{field}.configMap: ConfigMap {ref.name!r} not found in namespace "
+                    f"{owner.namespace!r}")
+        raise
+    keys = sorted(configmap.get("data") or {})
+    if ref.key not in keys:
+        return (f"{field}.configMap.key: ConfigMap {ref.name!r} has no key {ref.key!r} "
+                f"(it has: {', '.join(keys) or 'none'})")
+    return None
 
 
 # -- Jobs -------------------------------------------------------------------------------------
