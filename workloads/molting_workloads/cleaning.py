@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from molting_workloads.contract.errors import DatasetError, Problem
+from molting_workloads.contract.layout import (
+    CLEANING_REPORT,
+    REJECTS,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+)
 from molting_workloads.contract.policies import CleaningPolicy, MetaLanguagePolicy
 from molting_workloads.language import MetaLanguage
 
@@ -149,25 +155,25 @@ def clean_dataset(
     meta = MetaLanguage(policy.extra_patterns)
     out.mkdir(parents=True, exist_ok=True)
     report = CleaningReport(input=str(src), policy=policy.meta_language.value,
-                            rejects_file=str(out / "rejects.jsonl"))
+                            rejects_file=str(out / REJECTS))
     examples, rejects = _validate(src, format, report)
-    _write_rows(out / "rejects.jsonl", rejects)
+    _write_rows(out / REJECTS, rejects)
     _check_bad_fraction(src, report, rejects, policy.max_bad_fraction)
 
     cleaned = [c for c in (_apply_policy(ex, meta, policy, report) for ex in examples) if c]
     unique = _dedupe(cleaned, report) if policy.dedupe else cleaned
     train, validation = split(unique, policy.validation_split, policy.seed)
     report.train, report.validation = len(train), len(validation)
-    _write_rows(out / "train.jsonl", [{"messages": ex} for ex in train])
-    _write_rows(out / "validation.jsonl", [{"messages": ex} for ex in validation])
-    (out / "cleaning-report.json").write_text(
+    _write_rows(out / TRAIN_SPLIT, [{"messages": ex} for ex in train])
+    _write_rows(out / VALIDATION_SPLIT, [{"messages": ex} for ex in validation])
+    (out / CLEANING_REPORT).write_text(
         json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
     if not unique:
         raise DatasetError(
             str(src),
             f"no examples left after cleaning: {report.examples_dropped_meta} dropped for "
             f"meta-language (policy {report.policy}), {report.duplicates_exact} exact and "
-            f"{report.duplicates_normalised} normalised duplicates; see {out / 'cleaning-report.json'}",
+            f"{report.duplicates_normalised} normalised duplicates; see {out / CLEANING_REPORT}",
         )
     return report
 

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from molting_workloads.contract.errors import Problem, SpecError
 from molting_workloads.contract.gates import decide, passed
+from molting_workloads.contract.layout import EVAL_REPORT_HTML, EVAL_REPORT_JSON, TRAIN_REPORT
 from molting_workloads.contract.questions import question_of
 from molting_workloads.contract.requests import EvalRequest
 from molting_workloads.contract.summaries import (
@@ -32,9 +33,8 @@ from molting_workloads.contract.summaries import (
 
 log = logging.getLogger(__name__)
 
-REPORT_JSON = "eval-report.json"
-REPORT_HTML = "eval-report.html"
-TRAIN_REPORT = "train-report.json"
+REPORT_JSON = EVAL_REPORT_JSON
+REPORT_HTML = EVAL_REPORT_HTML
 CANDIDATE, STABLE = "candidate", "stable"
 GENERATION_SEED = 0
 _GENERATE_BATCH = 32

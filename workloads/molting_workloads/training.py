@@ -24,16 +24,22 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from molting_workloads.contract.errors import DatasetError, MoltingError, Problem, SpecError
+from molting_workloads.contract.layout import (
+    ADAPTER_DIR,
+    CLEANING_REPORT,
+    DATA_DIR,
+    TRAIN_REPORT,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+)
+from molting_workloads.contract.layout import PROGRESS_FILE as PROGRESS
 from molting_workloads.contract.policies import Quantization, TrainingMethod
+from molting_workloads.contract.progress import PROGRESS_PREFIX, progress_line  # noqa: F401
 from molting_workloads.contract.requests import TrainRequest
 from molting_workloads.contract.summaries import TrainSummary, write_termination
 
 log = logging.getLogger(__name__)
 
-TRAIN_REPORT = "train-report.json"
-PROGRESS = "progress.json"
-ADAPTER_DIR = "adapter"
-DATA_DIR = "data"
 CURVE_POINTS = 500  # the loss curve in the report is thinned to at most this many points
 
 
@@ -215,15 +221,15 @@ def _clean(req: TrainRequest, data_dir: Path) -> tuple[list[dict], list[dict], P
     if not Path(req.dataset).is_file():
         raise DatasetError(req.dataset, "the dataset file does not exist")
     clean_dataset(req.dataset, data_dir, req.cleaning, format=req.dataset_format)
-    train_rows = read_examples(data_dir / "train.jsonl")
-    val_rows = read_examples(data_dir / "validation.jsonl")
+    train_rows = read_examples(data_dir / TRAIN_SPLIT)
+    val_rows = read_examples(data_dir / VALIDATION_SPLIT)
     if not train_rows:
         raise DatasetError(
             req.dataset,
             f"no training examples left after cleaning (metaLanguage="
-            f"{req.cleaning.meta_language.value}); see {data_dir / 'cleaning-report.json'}",
+            f"{req.cleaning.meta_language.value}); see {data_dir / CLEANING_REPORT}",
         )
-    return train_rows, val_rows, data_dir / "cleaning-report.json"
+    return train_rows, val_rows, data_dir / CLEANING_REPORT
 
 
 def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, progress_bar) -> dict:
@@ -413,7 +419,8 @@ def _versions() -> dict[str, str]:
 
 class ProgressFile:
     """progress.json (step, total, loss, eta_seconds, phase), rewritten atomically on each update
-    and every ``heartbeat_s`` by a timer thread, so readers see it fresh even during a long step."""
+    and every ``heartbeat_s`` by a timer thread, so a person looking sees it fresh even during a
+    long step. The drivers do not read it: they read the progress lines (contract/progress.py)."""
 
     def __init__(self, path: Path, heartbeat_s: float = 5.0) -> None:
         self.path = path
@@ -452,15 +459,6 @@ class ProgressFile:
         scratch = self.path.with_suffix(".json.tmp")
         scratch.write_text(json.dumps(payload) + "\n")
         os.replace(scratch, self.path)
-
-
-PROGRESS_PREFIX = "molting-progress "  # the log line the cluster operator parses
-
-
-def progress_line(step: int, total: int, loss: float | None, eta: float | None) -> str:
-    """``molting-progress {"step":…,"total":…,"loss":…,"etaSeconds":…}`` (TrainingProgress)."""
-    fields = {"step": step, "total": total, "loss": loss, "etaSeconds": eta}
-    return PROGRESS_PREFIX + json.dumps(fields, separators=(",", ":"))
 
 
 def progress_callback(

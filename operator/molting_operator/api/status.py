@@ -7,6 +7,7 @@ from enum import Enum
 from pydantic import Field
 
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.progress import TrainingProgress
 
 
 class Phase(str, Enum):
@@ -118,15 +119,6 @@ class CanaryState(WireModel):
     weight: int = Field(0, ge=0, le=100, description="Current candidate weight.")
     step_started_at: str | None = Field(None, description="When the current step started.")
     analysis: str | None = Field(None, description="Last analysis verdict and why.")
-
-
-class TrainingProgress(WireModel):
-    """Progress of the running training Job."""
-
-    step: int = Field(0, ge=0, description="Optimiser steps done.")
-    total: int = Field(0, ge=0, description="Optimiser steps planned.")
-    loss: float | None = Field(None, description="Latest training loss.")
-    eta_seconds: float | None = Field(None, description="Estimated seconds left.")
 
 
 class HistoryEntry(WireModel):

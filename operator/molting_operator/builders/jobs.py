@@ -17,9 +17,9 @@ from molting_operator.api.spec import DataSource, MoltingModelSpec
 from molting_operator.builders import names
 from molting_operator.planning import requests
 from molting_operator.planning.actions import RunEvaluation
-from molting_operator.planning.layout import Layout
 from molting_operator.planning.observed import JobKind
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.layout import Layout
 
 ARTIFACTS_MOUNT = "/artifacts"
 LAYOUT = Layout(ARTIFACTS_MOUNT)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
-from molting_operator.planning.layout import Layout
+from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.policies import FilterPolicy, TrainingParams
 from molting_workloads.contract.requests import EvalRequest, TrainRequest
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig

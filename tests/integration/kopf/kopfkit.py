@@ -15,8 +15,9 @@ import yaml
 from molting_operator.api.revision import revision_id
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names
-from molting_operator.drivers.cluster.serving import ServeTarget, weights_of
+from molting_operator.drivers.cluster.serving import ServeTarget
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+from molting_workloads.contract.serve_config import weights_of
 from molting_workloads.contract.summaries import EvalMetrics, EvalSummary, TrainSummary
 
 NS = "ml"

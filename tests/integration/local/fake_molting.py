@@ -22,7 +22,7 @@ out = Path(request["outputDir"])
 out.mkdir(parents=True, exist_ok=True)
 if kind == "train":
     lr = request["training"]["learningRate"]
-    (out / "progress.json").write_text(json.dumps({"step": 5, "total": 5, "loss": 1.0}))
+    print('molting-progress {"step":5,"total":5,"loss":1.0}', file=sys.stderr, flush=True)
     ok = abs(lr - 0.0004) > 1e-9
     (out / "data").mkdir(exist_ok=True)
     (out / "data" / "validation.jsonl").write_text(json.dumps({"question": "Why is the sky blue?"}) + "\n")

@@ -275,3 +275,16 @@ def build_serve_config(cfg: ServeAppConfig, *, http_options: dict | None = None)
 def to_ray_service_yaml(cfg: ServeAppConfig) -> str:
     """The ``serveConfigV2`` string of a KubeRay ``RayService``."""
     return yaml.safe_dump(build_serve_config(cfg), sort_keys=False, default_flow_style=False)
+
+
+def weights_of(config: dict, app: str) -> dict[str, int] | None:
+    """The traffic split inside a Serve config (the Ingress's user_config), if the app is there:
+    the reader of what ``build_serve_config`` writes."""
+    for entry in config.get("applications") or []:
+        if entry.get("name") != app:
+            continue
+        for deployment in entry.get("deployments") or []:
+            if deployment.get("name") == INGRESS:
+                revisions = (deployment.get("user_config") or {}).get("revisions") or []
+                return {r["revision"]: int(r.get("weight", 0)) for r in revisions if r.get("weight")}
+    return None

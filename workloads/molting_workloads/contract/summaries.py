@@ -1,9 +1,15 @@
-"""What Jobs report: the termination-message summaries (at most 4 KB) and the eval metrics."""
+"""What Jobs report: the termination-message summaries (at most 4 KB) and the eval metrics.
+
+A Job writes its summary as one line of compact JSON: to ``/dev/termination-log`` in a pod, and
+as the last JSON line of its output in every case. ``read_summary`` reads it back, for both
+drivers: the cluster driver from a pod's termination message, the local driver from the log.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -80,3 +86,23 @@ def write_termination(summary: WireModel, path: Path = TERMINATION_LOG) -> bool:
         return False
     path.write_text(termination_text(summary))
     return True
+
+
+def read_summary(text: str, *, revision: str, kind: str) -> dict[str, Any] | None:
+    """The last summary line in ``text`` (a termination message or a log tail) that is this
+    Job's: a JSON object whose ``revision`` is ``revision`` and whose ``kind`` (when it says)
+    is ``kind``. Its wire dict, or None when there is none (a crash, a foreign line)."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or data.get("revision") != revision:
+            continue
+        if data.get("kind", kind) != kind:
+            continue
+        return data
+    return None

@@ -5,24 +5,21 @@ Reads only; reconciling.py calls ``observe_model``. Jobs and the RayService come
 cache (cache.py); pods and logs are read only for the revisions the planner can act on, so a
 quiet model costs no API request per tick.
 
-Training progress comes from the training pod's log: the workload prints lines
-``molting-progress {"step": 120, "total": 900, "loss": 1.42, "etaSeconds": 610}`` and the
-operator reads the log's tail (RBAC: pods/log get). The pod needs no token, no API access and no
+Training progress comes from the training pod's log: the workload prints the contract's
+progress lines (contract/progress.py) and the operator reads the log's tail (RBAC: pods/log get). The pod needs no token, no API access and no
 extra volume for this (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from molting_operator.api.resource import MoltingModel
 from molting_operator.api.spec import DataSource
-from molting_operator.api.status import Phase, TrainingProgress
+from molting_operator.api.status import Phase
 from molting_operator.builders import names, rayservice
 from molting_operator.drivers.cluster import cache, kube, serving
 from molting_operator.drivers.cluster.config import Context
@@ -35,10 +32,12 @@ from molting_operator.planning.observed import (
 )
 from molting_operator.planning.planner import FINAL_FAILURES, desired_revision
 from molting_workloads.contract.errors import ServeConfigError
+from molting_workloads.contract.progress import parse_progress
+from molting_workloads.contract.serve_config import weights_of
+from molting_workloads.contract.summaries import read_summary
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_PREFIX = "molting-progress "
 LOG_TAIL_LINES = 40
 _ACTIVE = (Phase.TRAINING, Phase.EVALUATING)
 
@@ -187,7 +186,7 @@ def _with_summary(
         if terminated is None:
             continue
         text = (terminated.get("message") or "").strip()
-        summary = parse_summary(text, obs)
+        summary = read_summary(text, revision=obs.revision, kind=obs.kind.value)
         if summary is not None:
             return JobObservation(obs.revision, obs.kind, obs.state, summary=summary)
         detail = f"exit code {terminated.get('exitCode')} ({terminated.get('reason', '')})"
@@ -198,19 +197,6 @@ def _with_summary(
         "conditions") or [] if c.get("status") == "True"]
     return JobObservation(obs.revision, obs.kind, obs.state, message="; ".join(
         r for r in reasons if r) or "no pod with a termination message was found")
-
-
-def parse_summary(text: str, obs: JobObservation) -> dict[str, Any] | None:
-    """A TrainSummary/EvalSummary wire dict, when ``text`` is one for this Job."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("revision") != obs.revision:
-        return None
-    if data.get("kind", obs.kind.value) != obs.kind.value:
-        return None
-    return data
 
 
 def _with_progress(
@@ -231,19 +217,9 @@ def _with_progress(
         logger.debug("Cannot read the log of %s/%s: %s", owner.namespace, pod, error)
         return obs
     progress = parse_progress(log)
-    return JobObservation(obs.revision, obs.kind, obs.state, progress=progress) if progress else obs
-
-
-def parse_progress(log: str) -> dict[str, Any] | None:
-    """The last valid progress line of a log tail, as TrainingProgress wire data."""
-    for line in reversed(log.splitlines()):
-        if not line.startswith(PROGRESS_PREFIX):
-            continue
-        try:
-            return TrainingProgress.model_validate_json(line[len(PROGRESS_PREFIX):]).to_wire()
-        except ValidationError:
-            continue
-    return None
+    if progress is None:
+        return obs
+    return JobObservation(obs.revision, obs.kind, obs.state, progress=progress.to_wire())
 
 
 # -- the Serve app ----------------------------------------------------------------------------
@@ -312,4 +288,4 @@ def _ray_service_weights(ctx: Context, owner: names.Owner, model: MoltingModel) 
         config = yaml.safe_load((body.get("spec") or {}).get("serveConfigV2") or "") or {}
     except yaml.YAMLError:
         return {}
-    return serving.weights_of(config, owner.name) or {}
+    return weights_of(config, owner.name) or {}

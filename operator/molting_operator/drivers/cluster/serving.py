@@ -24,7 +24,7 @@ from molting_workloads.contract.serve_admin import (
     ServeAdmin,
     ray_token_from_environment,
 )
-from molting_workloads.contract.serve_config import INGRESS
+from molting_workloads.contract.serve_config import weights_of
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +62,6 @@ class ServeSeam(Protocol):
 
     def probe(self, target: ServeTarget, revision: str, questions: list[str]) -> None:
         """Ask ``questions`` of ``revision`` in the background; returns at once."""
-
-
-def weights_of(config: dict, app: str) -> dict[str, int] | None:
-    """The traffic split inside a Serve config (the Ingress's user_config), if the app is there."""
-    for entry in config.get("applications") or []:
-        if entry.get("name") != app:
-            continue
-        for deployment in entry.get("deployments") or []:
-            if deployment.get("name") == INGRESS:
-                revisions = (deployment.get("user_config") or {}).get("revisions") or []
-                return {r["revision"]: int(r.get("weight", 0)) for r in revisions if r.get("weight")}
-    return None
 
 
 class HttpServe:

@@ -1,15 +1,15 @@
 """Jobs as local processes: `molting train|eval --request FILE`, observed through their files.
 
 A process's state is read from its revision folder, so a restarted driver finds it again:
-the last JSON line of ``<kind>.log`` is the Job's summary (what a pod writes as its termination
-message); ``<kind>.exit`` holds an exit code the driver saw; ``<kind>.pid`` a running process.
+the last summary line of ``<kind>.log`` is the Job's summary (what a pod writes as its termination
+message) and its last progress line the training's progress, both read with the contract's readers
+as the cluster driver reads a pod's; ``<kind>.exit`` holds an exit code the driver saw; ``<kind>.pid`` a running process.
 A process that died with its driver (no summary, no exit code) counts as never started, and the
 planner runs it again.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,23 +22,23 @@ import yaml
 
 from molting_operator.planning.observed import JobKind, JobObservation, JobState
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.progress import parse_progress
+from molting_workloads.contract.summaries import read_summary
 
 
-def _last_json_line(path: Path) -> dict[str, Any] | None:
+def _log_tail(path: Path, size: int = 16384) -> str:
+    """The last ``size`` bytes of a log, as text."""
     if not path.exists():
-        return None
+        return ""
     with path.open("rb") as handle:
         handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - 16384))
-        lines = handle.read().decode(errors="replace").splitlines()
-    for line in reversed(lines):
-        line = line.strip()
-        if line.startswith("{") and '"kind"' in line:
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
+        handle.seek(max(0, handle.tell() - size))
+        return handle.read().decode(errors="replace")
+
+
+def _progress(log: str) -> dict[str, Any] | None:
+    progress = parse_progress(log)
+    return progress.to_wire() if progress else None
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -100,7 +100,8 @@ class LocalJobs:
         if proc is not None and proc.poll() is not None:
             exit_file.write_text(str(proc.returncode))
             del self._procs[(revision, kind)]
-        summary = _last_json_line(log)
+        tail = _log_tail(log)
+        summary = read_summary(tail, revision=revision, kind=kind.value)
         if summary is not None and (exit_file.exists() or not self._running(revision, kind, pid_file)):
             ok = bool(summary.get("ok"))
             state = JobState.SUCCEEDED if ok else JobState.FAILED
@@ -111,7 +112,7 @@ class LocalJobs:
                                   message=f"exit code {exit_file.read_text().strip()}: {_tail(log)}")
         if self._running(revision, kind, pid_file):
             return JobObservation(revision, kind, JobState.RUNNING,
-                                  progress=self._progress(run_dir) if kind == JobKind.TRAIN else None)
+                                  progress=_progress(tail) if kind == JobKind.TRAIN else None)
         return JobObservation(revision, kind, JobState.ABSENT)
 
     def _running(self, revision: str, kind: JobKind, pid_file: Path) -> bool:
@@ -123,17 +124,6 @@ class LocalJobs:
             return True
         self._adopted.pop((revision, kind), None)
         return False
-
-    @staticmethod
-    def _progress(run_dir: Path) -> dict[str, Any] | None:
-        path = run_dir / "progress.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        keys = {"step": "step", "total": "total", "loss": "loss", "eta_seconds": "etaSeconds",
-                "etaSeconds": "etaSeconds"}
-        return {keys[k]: v for k, v in data.items() if k in keys}
 
     def cancel(self, revision: str) -> None:
         for kind in JobKind:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from molting_operator.api.status import MoltingModelStatus
-from molting_operator.planning.layout import Layout
+from molting_workloads.contract.layout import Layout
 
 DEFAULT_ROOT = Path(".molting")
 

@@ -1,0 +1,59 @@
+"""Where a revision's files live under the artifacts root (a PVC in a cluster, a folder locally).
+
+One place for the artifacts layout: the planner's requests point the Jobs at these paths, the
+Jobs write their files under these names, and the Serve app loads the adapters from them.
+
+```
+<root>/<name>/<revision>/          a revision's folder: the training Job's output dir
+    adapter/                       the LoRA adapter
+    train-report.json              the loss curve and training figures
+    progress.json                  a heartbeat for people (the drivers read the log's lines)
+    data/train.jsonl               the cleaned splits, with rejects.jsonl and cleaning-report.json
+    data/validation.jsonl          (the questions when the spec names none)
+    eval/                          the evaluation Job's output dir
+        eval-report.json, eval-report.html
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Names inside a training Job's output folder (a revision's folder).
+ADAPTER_DIR = "adapter"
+TRAIN_REPORT = "train-report.json"
+PROGRESS_FILE = "progress.json"
+DATA_DIR = "data"
+# Names inside the cleaned data folder.
+TRAIN_SPLIT = "train.jsonl"
+VALIDATION_SPLIT = "validation.jsonl"
+REJECTS = "rejects.jsonl"
+CLEANING_REPORT = "cleaning-report.json"
+# Names inside an evaluation Job's output folder.
+EVAL_DIR = "eval"
+EVAL_REPORT_JSON = "eval-report.json"
+EVAL_REPORT_HTML = "eval-report.html"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: str
+
+    def revision_dir(self, name: str, revision: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}/{revision}"
+
+    def adapter(self, name: str, revision: str) -> str:
+        return f"{self.revision_dir(name, revision)}/{ADAPTER_DIR}"
+
+    def eval_dir(self, name: str, revision: str) -> str:
+        return f"{self.revision_dir(name, revision)}/{EVAL_DIR}"
+
+    def train_report(self, name: str, revision: str) -> str:
+        return f"{self.revision_dir(name, revision)}/{TRAIN_REPORT}"
+
+    def progress(self, name: str, revision: str) -> str:
+        return f"{self.revision_dir(name, revision)}/{PROGRESS_FILE}"
+
+    def validation_split(self, name: str, revision: str) -> str:
+        """The cleaned validation split, used as questions when the spec names none."""
+        return f"{self.revision_dir(name, revision)}/{DATA_DIR}/{VALIDATION_SPLIT}"
