@@ -33,8 +33,9 @@ def validate(
     """Check a MoltingModel file against the CRD schema and the models; print a summary."""
     import yaml
 
+    from molting_operator.api.annotations import RETRAIN_ANNOTATION
     from molting_operator.api.resource import load_resources
-    from molting_operator.api.revision import RETRAIN_ANNOTATION, revision_id
+    from molting_operator.api.revision import revision_id
     from molting_operator.api.schema_check import schema_problems
 
     docs = [d for d in yaml.safe_load_all(file.read_text()) if d is not None] if file.exists() else []

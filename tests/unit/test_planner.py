@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from molting_operator.api.annotations import PROMOTE_ANNOTATION, ROLLBACK_ANNOTATION
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import MoltingModelStatus, Phase
 from molting_operator.drivers.local.view import row
@@ -32,8 +33,6 @@ from molting_operator.planning.observed import (
     ServeObservation,
 )
 from molting_operator.planning.planner import (
-    PROMOTE_ANNOTATION,
-    ROLLBACK_ANNOTATION,
     desired_revision,
     plan,
     timestamp,
@@ -102,9 +101,9 @@ def kinds(actions: list) -> list[str]:
 def serving_one(spec: MoltingModelSpec) -> tuple[MoltingModelStatus, str]:
     """A status in which the first revision of ``spec`` was trained, gated and promoted."""
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
-    status = plan(spec, status, observe(jobs=[train_ok(rev)]), "m").status
-    status = plan(spec, status, observe(jobs=[train_ok(rev), eval_done(rev, GOOD)]), "m").status
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    status = plan(spec, status, observe(jobs=[train_ok(rev)])).status
+    status = plan(spec, status, observe(jobs=[train_ok(rev), eval_done(rev, GOOD)])).status
     assert status.phase == Phase.SERVING
     return status, rev
 
@@ -114,9 +113,9 @@ def in_canary() -> tuple[MoltingModelSpec, MoltingModelStatus, str, str]:
     status, old = serving_one(spec1)
     spec2 = make_spec(lr=1e-3)
     new = desired_revision(spec2, {})
-    status = plan(spec2, status, observe(), "m").status
-    status = plan(spec2, status, observe(jobs=[train_ok(new)]), "m").status
-    status = plan(spec2, status, observe(jobs=[eval_done(new, GOOD, GOOD)]), "m").status
+    status = plan(spec2, status, observe()).status
+    status = plan(spec2, status, observe(jobs=[train_ok(new)])).status
+    status = plan(spec2, status, observe(jobs=[eval_done(new, GOOD, GOOD)])).status
     assert status.phase == Phase.CANARY
     return spec2, status, old, new
 
@@ -126,7 +125,7 @@ def in_canary() -> tuple[MoltingModelSpec, MoltingModelStatus, str, str]:
 
 def test_a_new_resource_starts_training_its_first_revision() -> None:
     spec = make_spec()
-    p = plan(spec, MoltingModelStatus(), observe(), "m")
+    p = plan(spec, MoltingModelStatus(), observe())
     assert p.status.phase == Phase.TRAINING
     assert kinds(p.actions) == ["RunTraining"]
     assert p.status.candidate.revision == desired_revision(spec, {})
@@ -136,10 +135,10 @@ def test_a_new_resource_starts_training_its_first_revision() -> None:
 def test_running_training_reports_progress() -> None:
     spec = make_spec()
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
+    status = plan(spec, MoltingModelStatus(), observe()).status
     running = JobObservation(rev, JobKind.TRAIN, JobState.RUNNING,
                              progress={"step": 3, "total": 10, "loss": 2.5, "etaSeconds": 7})
-    p = plan(spec, status, observe(jobs=[running]), "m")
+    p = plan(spec, status, observe(jobs=[running]))
     assert p.status.progress.step == 3 and p.status.progress.total == 10
     assert kinds(p.actions) == []
 
@@ -147,8 +146,8 @@ def test_running_training_reports_progress() -> None:
 def test_finished_training_starts_evaluation_without_a_stable() -> None:
     spec = make_spec()
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
-    p = plan(spec, status, observe(jobs=[train_ok(rev)]), "m")
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    p = plan(spec, status, observe(jobs=[train_ok(rev)]))
     assert p.status.phase == Phase.EVALUATING
     assert [a for a in p.actions if isinstance(a, RunEvaluation)] == [
         RunEvaluation(rev, f"/a/{rev}/adapter", None, None)]
@@ -158,12 +157,12 @@ def test_finished_training_starts_evaluation_without_a_stable() -> None:
 def test_failed_training_is_reported_and_not_retried() -> None:
     spec = make_spec()
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
+    status = plan(spec, MoltingModelStatus(), observe()).status
     failed = JobObservation(rev, JobKind.TRAIN, JobState.FAILED, message="OOMKilled")
-    p = plan(spec, status, observe(jobs=[failed]), "m")
+    p = plan(spec, status, observe(jobs=[failed]))
     assert p.status.phase == Phase.FAILED
     assert any(isinstance(a, EmitEvent) and a.warning and "OOMKilled" in a.message for a in p.actions)
-    again = plan(spec, p.status, observe(jobs=[failed]), "m")
+    again = plan(spec, p.status, observe(jobs=[failed]))
     assert kinds(again.actions) == [] and again.status.phase == Phase.FAILED
 
 
@@ -173,7 +172,7 @@ def test_first_revision_that_passes_is_promoted_directly_at_100() -> None:
     assert status.stable.revision == rev and status.previous is None
     assert [(t.revision, t.weight) for t in status.traffic] == [(rev, 100)]
     assert status.candidate is None
-    status = plan(spec, status, observe(serve=served({rev: 100})), "m").status
+    status = plan(spec, status, observe(serve=served({rev: 100}))).status
     ready = {c.type: c.status for c in status.conditions}
     assert ready["Ready"] == "True" and ready["GatesPassed"] == "True" and ready["Serving"] == "True"
 
@@ -184,28 +183,28 @@ def test_a_written_config_is_not_serving_until_the_app_reports_it_runs_it() -> N
     status, rev = serving_one(spec)
     waiting = ServeObservation(True, {rev: 100}, None, running=None,
                                not_running="KubeRay reports the app DEPLOYING: Generator pending")
-    status = plan(spec, status, observe(serve=waiting), "m").status
+    status = plan(spec, status, observe(serve=waiting)).status
     conds = {c.type: c for c in status.conditions}
     assert conds["Serving"].status == "False" and conds["Serving"].reason == "ServePending"
     assert "DEPLOYING" in conds["Serving"].message and f"{rev} 100%" in conds["Serving"].message
     assert conds["Ready"].status == "False" and "DEPLOYING" in conds["Ready"].message
     older = ServeObservation(True, {rev: 100}, None, running={"other": 100})
-    status = plan(spec, status, observe(serve=older), "m").status
+    status = plan(spec, status, observe(serve=older)).status
     assert {c.type: c.status for c in status.conditions}["Serving"] == "False"
-    status = plan(spec, status, observe(serve=served({rev: 100})), "m").status
+    status = plan(spec, status, observe(serve=served({rev: 100}))).status
     assert {c.type: c.status for c in status.conditions}["Ready"] == "True"
 
 
 def test_a_canary_step_waits_for_the_app_before_probing_or_counting_its_time() -> None:
     spec, status, old, new = in_canary()
-    assert not any(isinstance(a, Probe) for a in plan(spec, status, observe(), "m").actions)
+    assert not any(isinstance(a, Probe) for a in plan(spec, status, observe()).actions)
     later = T0 + timedelta(hours=1)
     stale = ServeObservation(True, {old: 90, new: 10}, None, running={old: 100})
-    p = plan(spec, status, observe(now=later, serve=stale), "m")
+    p = plan(spec, status, observe(now=later, serve=stale))
     assert not any(isinstance(a, Probe) for a in p.actions)  # the app would answer 404
     assert p.status.canary.step_started_at == timestamp(later)  # the step's clock is held
     assert p.status.phase == Phase.CANARY and p.status.canary.step == 0
-    running = plan(spec, p.status, observe(now=later, serve=served({old: 90, new: 10})), "m")
+    running = plan(spec, p.status, observe(now=later, serve=served({old: 90, new: 10})))
     assert any(isinstance(a, Probe) and a.revision == new for a in running.actions)
 
 
@@ -215,10 +214,10 @@ def test_the_meta_lang_column_shows_the_stable_rate_with_two_decimals(rate: floa
     """kubectl prints a number column as 1 or 0.2; the column reads a string field instead."""
     spec = make_spec(evaluation={"gates": {"maxMetaLanguageRate": 1.0}})
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
-    status = plan(spec, status, observe(jobs=[train_ok(rev)]), "m").status
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    status = plan(spec, status, observe(jobs=[train_ok(rev)])).status
     status = plan(spec, status, observe(jobs=[train_ok(rev), eval_done(
-        rev, {**GOOD, "metaLanguageRate": rate})]), "m").status
+        rev, {**GOOD, "metaLanguageRate": rate})])).status
     assert status.phase == Phase.SERVING
     assert status.to_wire()["metaLanguageRate"] == rate
     assert status.to_wire()["metaLanguageRateText"] == shown
@@ -228,9 +227,9 @@ def test_the_meta_lang_column_shows_the_stable_rate_with_two_decimals(rate: floa
 def test_first_revision_that_fails_its_gates_serves_nothing() -> None:
     spec = make_spec()
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
-    status = plan(spec, status, observe(jobs=[train_ok(rev)]), "m").status
-    p = plan(spec, status, observe(jobs=[eval_done(rev, BAD)]), "m")
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    status = plan(spec, status, observe(jobs=[train_ok(rev)])).status
+    p = plan(spec, status, observe(jobs=[eval_done(rev, BAD)]))
     assert p.status.phase == Phase.GATE_FAILED and p.status.traffic == []
     assert not any(isinstance(a, ApplyTraffic) for a in p.actions)
 
@@ -246,9 +245,9 @@ def test_gate_failure_keeps_stable_serving_with_reasons_per_gate() -> None:
     status, old = serving_one(spec1)
     spec2 = make_spec(lr=1e-3)
     new = desired_revision(spec2, {})
-    status = plan(spec2, status, observe(), "m").status
-    status = plan(spec2, status, observe(jobs=[train_ok(new)]), "m").status
-    p = plan(spec2, status, observe(jobs=[eval_done(new, BAD, GOOD)]), "m")
+    status = plan(spec2, status, observe()).status
+    status = plan(spec2, status, observe(jobs=[train_ok(new)])).status
+    p = plan(spec2, status, observe(jobs=[eval_done(new, BAD, GOOD)]))
     assert p.status.phase == Phase.GATE_FAILED
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 100}
     failed = [g.name for g in p.status.candidate.evaluation.gates if not g.passed]
@@ -261,7 +260,7 @@ def test_gate_failure_keeps_stable_serving_with_reasons_per_gate() -> None:
 def test_canary_holds_until_the_step_duration_passes() -> None:
     spec, status, old, new = in_canary()
     serve = served({old: 90, new: 10}, stats(**{old: (50, 0, 0), new: (10, 0, 0)}))
-    p = plan(spec, status, observe(T0 + timedelta(seconds=30), serve=serve), "m")
+    p = plan(spec, status, observe(T0 + timedelta(seconds=30), serve=serve))
     assert p.status.canary.step == 0 and kinds(p.actions) == []
 
 
@@ -269,16 +268,16 @@ def test_healthy_canary_advances_then_promotes() -> None:
     spec, status, old, new = in_canary()
     healthy = stats(**{old: (50, 0, 0), new: (10, 0, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=2),
-                                   serve=served({old: 90, new: 10}, healthy)), "m")
+                                   serve=served({old: 90, new: 10}, healthy)))
     assert p.status.canary.step == 1
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 50, new: 50}
     # No probe yet: the app does not run the new split until the next observation shows it.
     assert "ApplyTraffic" in kinds(p.actions) and "Probe" not in kinds(p.actions)
     p = plan(spec, p.status, observe(T0 + timedelta(minutes=4),
-                                     serve=served({old: 50, new: 50}, healthy)), "m")
+                                     serve=served({old: 50, new: 50}, healthy)))
     assert p.status.canary.step == 2 and p.status.canary_weight == 100
     p = plan(spec, p.status, observe(T0 + timedelta(minutes=5),
-                                     serve=served({new: 100}, healthy)), "m")
+                                     serve=served({new: 100}, healthy)))
     assert p.status.phase == Phase.SERVING
     assert p.status.stable.revision == new and p.status.previous.revision == old
     assert {t.revision: t.weight for t in p.status.traffic} == {new: 100}
@@ -288,14 +287,14 @@ def test_breach_with_auto_rollback_sends_all_traffic_back_to_stable() -> None:
     spec, status, old, new = in_canary()
     noisy = stats(**{old: (50, 0, 0), new: (10, 0, 9)})
     p = plan(spec, status, observe(T0 + timedelta(seconds=10),
-                                   serve=served({old: 90, new: 10}, noisy)), "m")
+                                   serve=served({old: 90, new: 10}, noisy)))
     assert p.status.phase == Phase.ROLLED_BACK
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 100}
     assert p.status.history[-1].revision == new and p.status.history[-1].outcome == "RolledBack"
     apply = [a for a in p.actions if isinstance(a, ApplyTraffic)][0]
     assert apply.as_dict() == {old: 100} and dict(apply.adapters)[new]  # kept loaded at 0
     # and the spec that produced it is not retried
-    later = plan(spec, p.status, observe(T0 + timedelta(minutes=9)), "m")
+    later = plan(spec, p.status, observe(T0 + timedelta(minutes=9)))
     assert later.status.phase == Phase.ROLLED_BACK and "RunTraining" not in kinds(later.actions)
 
 
@@ -305,7 +304,7 @@ def test_breach_without_auto_rollback_holds_and_warns() -> None:
     spec.serving.rollout.auto_rollback = False
     noisy = stats(**{old: (50, 0, 0), new: (10, 5, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=5),
-                                   serve=served({old: 90, new: 10}, noisy)), "m")
+                                   serve=served({old: 90, new: 10}, noisy)))
     assert p.status.phase == Phase.CANARY and p.status.canary.step == 0
     assert any(isinstance(a, EmitEvent) and a.warning for a in p.actions)
 
@@ -314,34 +313,34 @@ def test_inconclusive_analysis_holds_the_step_and_probes_again() -> None:
     spec, status, old, new = in_canary()
     quiet = stats(**{old: (50, 0, 0), new: (1, 0, 0)})
     p = plan(spec, status, observe(T0 + timedelta(minutes=5),
-                                   serve=served({old: 90, new: 10}, quiet)), "m")
+                                   serve=served({old: 90, new: 10}, quiet)))
     assert p.status.canary.step == 0 and kinds(p.actions) == ["Probe"]
     assert p.status.canary.analysis.startswith("Inconclusive")
 
 
 def test_manual_promote_skips_the_remaining_steps_once() -> None:
     spec, status, old, new = in_canary()
-    p = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "t1"}), "m")
+    p = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "t1"}))
     assert p.status.phase == Phase.SERVING and p.status.stable.revision == new
-    again = plan(spec, p.status, observe(annotations={PROMOTE_ANNOTATION: "t1"}), "m")
+    again = plan(spec, p.status, observe(annotations={PROMOTE_ANNOTATION: "t1"}))
     assert kinds(again.actions) == [] and again.status.stable.revision == new
 
 
 def test_manual_rollback_returns_to_previous_in_one_step_and_is_idempotent() -> None:
     spec, status, old, new = in_canary()
-    status = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "p"}), "m").status
+    status = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "p"})).status
     notes = {PROMOTE_ANNOTATION: "p", ROLLBACK_ANNOTATION: "r1"}
-    p = plan(spec, status, observe(annotations=notes), "m")
+    p = plan(spec, status, observe(annotations=notes))
     assert p.status.stable.revision == old and p.status.previous.revision == new
     assert [a.as_dict() for a in p.actions if isinstance(a, ApplyTraffic)] == [{old: 100}]
-    again = plan(spec, p.status, observe(annotations=notes), "m")
+    again = plan(spec, p.status, observe(annotations=notes))
     assert not any(isinstance(a, (ApplyTraffic, RunTraining)) for a in again.actions)
     assert again.status.stable.revision == old
 
 
 def test_manual_rollback_mid_canary_rolls_the_candidate_back() -> None:
     spec, status, old, new = in_canary()
-    p = plan(spec, status, observe(annotations={ROLLBACK_ANNOTATION: "now"}), "m")
+    p = plan(spec, status, observe(annotations={ROLLBACK_ANNOTATION: "now"}))
     assert p.status.phase == Phase.ROLLED_BACK
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 100}
 
@@ -350,7 +349,7 @@ def test_new_revision_mid_canary_supersedes_the_candidate_cleanly() -> None:
     spec, status, old, new = in_canary()
     spec3 = make_spec(lr=5e-4)
     newer = desired_revision(spec3, {})
-    p = plan(spec3, status, observe(), "m")
+    p = plan(spec3, status, observe())
     assert CancelJobs(new) in p.actions and RunTraining(newer) in p.actions
     assert {t.revision: t.weight for t in p.status.traffic} == {old: 100}
     assert p.status.candidate.revision == newer and p.status.phase == Phase.TRAINING
@@ -363,40 +362,40 @@ def test_rollout_only_change_does_not_retrain() -> None:
     spec2 = spec1.model_copy(deep=True)
     spec2.serving.rollout.steps[0].weight = 20
     spec2.serving.filter.enabled = False
-    p = plan(spec2, status, observe(), "m")
+    p = plan(spec2, status, observe())
     assert "RunTraining" not in kinds(p.actions) and p.status.phase == Phase.SERVING
 
 
 def test_retrain_token_gives_a_new_revision() -> None:
     spec = make_spec()
     status, rev = serving_one(spec)
-    p = plan(spec, status, observe(annotations={"molting.dev/retrain": "again"}), "m")
+    p = plan(spec, status, observe(annotations={"molting.dev/retrain": "again"}))
     assert p.status.candidate.revision != rev and "RunTraining" in kinds(p.actions)
 
 
 def test_paused_starts_nothing() -> None:
     spec = make_spec(paused=True)
-    p = plan(spec, MoltingModelStatus(), observe(), "m")
+    p = plan(spec, MoltingModelStatus(), observe())
     assert kinds(p.actions) == []
     assert any(c.type == "Ready" and c.reason == "Paused" for c in p.status.conditions)
 
 
 def test_dependency_problem_is_a_condition_and_an_event_not_a_crash() -> None:
     spec = make_spec()
-    p = plan(spec, MoltingModelStatus(), observe(problems=("configmap d not found",)), "m")
+    p = plan(spec, MoltingModelStatus(), observe(problems=("configmap d not found",)))
     assert kinds(p.actions) == []
     ready = next(c for c in p.status.conditions if c.type == "Ready")
     assert ready.reason == "DependencyMissing" and "configmap d" in ready.message
-    again = plan(spec, p.status, observe(problems=("configmap d not found",)), "m")
+    again = plan(spec, p.status, observe(problems=("configmap d not found",)))
     assert not any(isinstance(a, EmitEvent) for a in again.actions)  # no event storm
 
 
 def test_a_lost_serve_app_gets_its_traffic_again() -> None:
     spec = make_spec()
     status, rev = serving_one(spec)
-    p = plan(spec, status, observe(serve=ServeObservation(False, None)), "m")
+    p = plan(spec, status, observe(serve=ServeObservation(False, None)))
     assert [a.as_dict() for a in p.actions if isinstance(a, ApplyTraffic)] == [{rev: 100}]
-    steady = plan(spec, status, observe(serve=served({rev: 100})), "m")
+    steady = plan(spec, status, observe(serve=served({rev: 100})))
     assert kinds(steady.actions) == []
 
 
@@ -432,7 +431,7 @@ class World:
             serve=served(self.applied, self._stats()),
         )
         before = dict(self.jobs)
-        p = plan(self.spec, self.status, observed, "m")
+        p = plan(self.spec, self.status, observed)
         for action in p.actions:
             if isinstance(action, RunTraining):
                 key = (action.revision, JobKind.TRAIN)
@@ -537,32 +536,32 @@ def test_planning_is_deterministic(steps: int) -> None:
     obs = observe(T0 + timedelta(minutes=steps),
                   serve=served({old: 90, new: 10},
                                          stats(**{old: (9, 0, 0), new: (9, 0, 0)})))
-    assert plan(spec, status, obs, "m") == plan(spec, status, obs, "m")
+    assert plan(spec, status, obs) == plan(spec, status, obs)
 
 
 def test_partial_or_malformed_progress_is_ignored() -> None:
     spec = make_spec()
     rev = desired_revision(spec, {})
-    status = plan(spec, MoltingModelStatus(), observe(), "m").status
+    status = plan(spec, MoltingModelStatus(), observe()).status
     for progress in ({"step": 0, "total": None}, {"step": "x"}, {"step": 2, "total": 9, "extra": 1}):
         job = JobObservation(rev, JobKind.TRAIN, JobState.RUNNING, progress=progress)
-        p = plan(spec, status, observe(jobs=[job]), "m")
+        p = plan(spec, status, observe(jobs=[job]))
         assert p.status.phase == Phase.TRAINING
     assert p.status.progress is None or p.status.progress.step in (0, 2)
 
 
 def test_an_ungated_candidate_is_never_loadable_by_the_serve_app() -> None:
     spec, status, old, new = in_canary()
-    status = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "p"}), "m").status
+    status = plan(spec, status, observe(annotations={PROMOTE_ANNOTATION: "p"})).status
     spec3 = make_spec(lr=5e-4)
     newest = desired_revision(spec3, {})
     notes = {PROMOTE_ANNOTATION: "p"}
-    status = plan(spec3, status, observe(annotations=notes), "m").status
-    status = plan(spec3, status, observe(jobs=[train_ok(newest)], annotations=notes), "m").status
+    status = plan(spec3, status, observe(annotations=notes)).status
+    status = plan(spec3, status, observe(jobs=[train_ok(newest)], annotations=notes)).status
     assert status.phase == Phase.EVALUATING and status.candidate.adapter
     # a rollback (or a restarted Serve app) while the candidate is still being evaluated
     p = plan(spec3, status, observe(annotations={**notes, ROLLBACK_ANNOTATION: "r"},
-                                    serve=ServeObservation(False, None)), "m")
+                                    serve=ServeObservation(False, None)))
     applied = [a for a in p.actions if isinstance(a, ApplyTraffic)]
     assert applied and all(newest not in dict(a.adapters) for a in applied)
     assert dict(applied[-1].adapters).keys() == {old, new}
@@ -574,11 +573,11 @@ def test_a_serving_spec_edit_is_re_applied_without_retraining() -> None:
     spec = make_spec()
     status, rev = serving_one(spec)
     same = served({rev: 100}, fingerprint=serving_fingerprint(spec))
-    assert kinds(plan(spec, status, observe(serve=same), "m").actions) == []
+    assert kinds(plan(spec, status, observe(serve=same)).actions) == []
     edited = spec.model_copy(deep=True)
     edited.serving.filter.enabled = False
-    p = plan(edited, status, observe(serve=same), "m")
+    p = plan(edited, status, observe(serve=same))
     assert kinds(p.actions) == ["ApplyTraffic"]
     assert p.actions[0].fingerprint == serving_fingerprint(edited) != serving_fingerprint(spec)
     unknown = served({rev: 100}, fingerprint=None)  # a driver that cannot tell
-    assert kinds(plan(edited, status, observe(serve=unknown), "m").actions) == []
+    assert kinds(plan(edited, status, observe(serve=unknown)).actions) == []

@@ -8,7 +8,6 @@ import json
 from molting_operator.api.spec import MoltingModelSpec
 from molting_workloads.contract.policies import Quantization, TrainingParams
 
-RETRAIN_ANNOTATION = "molting.dev/retrain"
 ID_LENGTH = 8
 
 

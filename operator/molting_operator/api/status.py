@@ -59,6 +59,16 @@ class Reason(str, Enum):
     DEPENDENCY_MISSING = "DependencyMissing"
 
 
+class Outcome(str, Enum):
+    """What became of a revision, as status.history records it."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    GATE_FAILED = "GateFailed"
+    FAILED = "Failed"
+    SUPERSEDED = "Superseded"
+
+
 class Condition(WireModel):
     """A Kubernetes-style condition."""
 
@@ -125,6 +135,7 @@ class HistoryEntry(WireModel):
     """What happened to one revision."""
 
     revision: str = Field(..., description="The revision id.")
+    # An Outcome value (kept a plain string on the wire, as before).
     outcome: str = Field(..., description="Promoted, GateFailed, RolledBack, Superseded or Failed.")
     reason: str = Field("", description="Why.")
     at: str = Field(..., description="When (RFC 3339).")

@@ -40,12 +40,12 @@ def demo(
     """Run the whole loop on this machine: train, gate, canary, refuse a bad revision, roll back."""
     import shutil
 
+    from molting_operator.api.annotations import ROLLBACK_ANNOTATION
     from molting_operator.cli import console
     from molting_operator.drivers.local import view
     from molting_operator.drivers.local.loop import LocalDriver
     from molting_operator.drivers.local.serving import LocalServe
     from molting_operator.drivers.local.state import StateDir
-    from molting_operator.planning.planner import ROLLBACK_ANNOTATION
 
     started = time.monotonic()
     if fresh and workdir.exists():

@@ -116,21 +116,21 @@ def _control(name: str, state_dir: Path, annotation: str, what: str) -> None:
 
 def rollback(name: str = typer.Argument(..., help="The MoltingModel."), state_dir: Path = STATE) -> None:
     """Send traffic back to the previous revision (or away from the canary)."""
-    from molting_operator.planning.planner import ROLLBACK_ANNOTATION
+    from molting_operator.api.annotations import ROLLBACK_ANNOTATION
 
     _control(name, state_dir, ROLLBACK_ANNOTATION, "rollback")
 
 
 def promote(name: str = typer.Argument(..., help="The MoltingModel."), state_dir: Path = STATE) -> None:
     """Promote the running canary now, skipping its remaining steps."""
-    from molting_operator.planning.planner import PROMOTE_ANNOTATION
+    from molting_operator.api.annotations import PROMOTE_ANNOTATION
 
     _control(name, state_dir, PROMOTE_ANNOTATION, "promote")
 
 
 def retrain(name: str = typer.Argument(..., help="The MoltingModel."), state_dir: Path = STATE) -> None:
     """Train a new revision from the unchanged spec."""
-    from molting_operator.api.revision import RETRAIN_ANNOTATION
+    from molting_operator.api.annotations import RETRAIN_ANNOTATION
 
     _control(name, state_dir, RETRAIN_ANNOTATION, "retrain")
 

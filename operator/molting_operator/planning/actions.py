@@ -58,6 +58,9 @@ class EmitEvent:
     reason: str
     message: str
     warning: bool = False
+    # The history outcome this Event records (an api.status.Outcome value), when it records one:
+    # what metrics count, instead of reading the message.
+    outcome: str | None = None
 
 
 Action = RunTraining | RunEvaluation | CancelJobs | ApplyTraffic | Probe | EmitEvent

@@ -1,4 +1,4 @@
-"""plan(spec, status, observed, name) -> Plan: the one lifecycle both drivers follow.
+"""plan(spec, status, observed) -> Plan: the one lifecycle both drivers follow.
 
 Pure: no Kubernetes, Ray, files or clock. A driver observes, calls ``plan``, carries out the
 actions (each idempotent) and writes ``plan.status``. Calling it again with the same inputs
@@ -7,93 +7,71 @@ gives the same answer, so a restarted driver resumes where it was.
     Pending → Training → Evaluating ─gates fail→ GateFailed (stable keeps serving)
                              └─gates pass→ Canary ─breach→ RolledBack
                                               └─last step healthy→ Serving (stable := candidate)
+
+This module is the phase switch (what each phase waits for and what ends it), the manual
+controls and the spec following; canary.py walks a canary, context.py holds one pass's
+inputs and the serving helpers both use.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from datetime import datetime
-
 from pydantic import ValidationError
 
-from molting_operator.api.revision import RETRAIN_ANNOTATION, revision_id
-from molting_operator.api.spec import MoltingModelSpec, parse_duration
+from molting_operator.api.annotations import (
+    PROMOTE_ANNOTATION,
+    RETRAIN_ANNOTATION,
+    ROLLBACK_ANNOTATION,
+)
+from molting_operator.api.revision import revision_id
+from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import (
-    CanaryState,
     ConditionType,
     EvaluationBrief,
     GateResult,
-    HistoryEntry,
     MoltingModelStatus,
+    Outcome,
     Phase,
     Reason,
     RevisionRef,
-    TrafficEntry,
     TrainingProgress,
     two_decimals,
 )
-from molting_operator.planning import analysis as analysis_mod
 from molting_operator.planning.actions import (
     Action,
     ApplyTraffic,
     CancelJobs,
     EmitEvent,
     Plan,
-    Probe,
     RunEvaluation,
     RunTraining,
 )
-from molting_operator.planning.conditions import set_condition
+from molting_operator.planning.canary import promote, roll_back_candidate, start_step, step_canary
+from molting_operator.planning.context import (
+    PlanContext,
+    apply_traffic,
+    not_running,
+    runs_split,
+    serving_fingerprint,
+    split,
+    timestamp,
+    wanted_split,
+)
 from molting_operator.planning.observed import JobKind, JobState, Observed
 from molting_workloads.contract import gates
 from molting_workloads.contract.summaries import EvalSummary, TrainSummary
 
-ROLLBACK_ANNOTATION = "molting.dev/rollback"
-PROMOTE_ANNOTATION = "molting.dev/promote"
+__all__ = [  # what the drivers and tests import from here
+    "FINAL_FAILURES", "IN_PROGRESS", "Plan", "desired_revision", "plan", "serving_fingerprint",
+    "timestamp",
+]
 
 IN_PROGRESS = (Phase.TRAINING, Phase.EVALUATING, Phase.CANARY)
 # Outcomes after which a revision is not retried until the spec or the retrain token changes.
-FINAL_FAILURES = ("GateFailed", "RolledBack", "Failed")
+FINAL_FAILURES = (Outcome.GATE_FAILED, Outcome.ROLLED_BACK, Outcome.FAILED)
 
 
-def timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class _Ctx:
-    """One planning pass: the inputs and what is being built."""
-
-    spec: MoltingModelSpec
-    status: MoltingModelStatus  # a deep copy, edited in place
-    observed: Observed
-    name: str
-    actions: list[Action] = field(default_factory=list)
-
-    @property
-    def now(self) -> str:
-        return timestamp(self.observed.now)
-
-    def event(self, reason: Reason, message: str, warning: bool = False) -> None:
-        self.actions.append(EmitEvent(reason.value, message, warning))
-        self.status.message = message
-
-    def condition(self, type_: ConditionType, ok: bool | None, reason: Reason, msg: str) -> None:
-        set_condition(self.status, type_, ok, reason.value, msg, self.now, self.observed.generation)
-
-    def history(self, ref: RevisionRef, outcome: str, reason: str) -> None:
-        self.status.history.append(
-            HistoryEntry(revision=ref.revision, outcome=outcome, reason=reason, at=self.now,
-                         adapter=ref.adapter)
-        )
-
-
-def plan(
-    spec: MoltingModelSpec, status: MoltingModelStatus, observed: Observed, name: str
-) -> Plan:
-    ctx = _Ctx(spec, status.model_copy(deep=True), observed, name)
+def plan(spec: MoltingModelSpec, status: MoltingModelStatus, observed: Observed) -> Plan:
+    ctx = PlanContext(spec, status.model_copy(deep=True), observed)
     ctx.status.observed_generation = observed.generation
     if observed.dependency_problems:
         _dependency_problems(ctx)
@@ -109,13 +87,6 @@ def plan(
     return Plan(actions=_dedupe(ctx.actions), status=ctx.status)
 
 
-def serving_fingerprint(spec: MoltingModelSpec) -> str:
-    """What, besides the split, shapes the Serve app: the base model and spec.serving."""
-    payload = {"base": spec.base_model.to_wire(), "serving": spec.serving.to_wire()}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str]) -> str:
     return revision_id(spec, annotations.get(RETRAIN_ANNOTATION))
 
@@ -123,14 +94,14 @@ def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str]) -> str
 # -- inputs that are not the spec -------------------------------------------------------------
 
 
-def _dependency_problems(ctx: _Ctx) -> None:
+def _dependency_problems(ctx: PlanContext) -> None:
     message = "; ".join(ctx.observed.dependency_problems)
     if ctx.status.message != message:
         ctx.event(Reason.DEPENDENCY_MISSING, message, warning=True)
     ctx.condition(ConditionType.READY, False, Reason.DEPENDENCY_MISSING, message)
 
 
-def _new_token(ctx: _Ctx, annotation: str, key: str) -> bool:
+def _new_token(ctx: PlanContext, annotation: str, key: str) -> bool:
     token = ctx.observed.annotations.get(annotation)
     if not token or ctx.status.handled_tokens.get(key) == token:
         return False
@@ -138,27 +109,28 @@ def _new_token(ctx: _Ctx, annotation: str, key: str) -> bool:
     return True
 
 
-def _manual_controls(ctx: _Ctx) -> None:
+def _manual_controls(ctx: PlanContext) -> None:
     st = ctx.status
     if _new_token(ctx, ROLLBACK_ANNOTATION, "rollback"):
         if st.phase == Phase.CANARY and st.candidate:
-            _roll_back_candidate(ctx, Reason.MANUAL_ROLLBACK, "manual rollback by annotation")
+            roll_back_candidate(ctx, Reason.MANUAL_ROLLBACK, "manual rollback by annotation")
         elif st.previous and st.stable:
             old = st.stable
-            ctx.history(old, "RolledBack", "manual rollback by annotation")
+            ctx.history(old, Outcome.ROLLED_BACK, "manual rollback by annotation")
             st.stable, st.previous = st.previous, old
-            st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
-            _apply(ctx)
+            st.traffic = split(st.stable.revision)
+            apply_traffic(ctx)
             if st.phase not in IN_PROGRESS:
                 st.phase = Phase.ROLLED_BACK
             ctx.event(Reason.MANUAL_ROLLBACK,
-                      f"Rolled back from {old.revision} to {st.stable.revision}")
+                      f"Rolled back from {old.revision} to {st.stable.revision}",
+                      outcome=Outcome.ROLLED_BACK)
         else:
             ctx.event(Reason.MANUAL_ROLLBACK, "Rollback requested, but there is no previous "
                       "revision to roll back to", warning=True)
     if _new_token(ctx, PROMOTE_ANNOTATION, "promote"):
         if st.phase == Phase.CANARY and st.candidate:
-            _promote(ctx, Reason.MANUAL_PROMOTE, "manual promote by annotation")
+            promote(ctx, Reason.MANUAL_PROMOTE, "manual promote by annotation")
         else:
             ctx.event(Reason.MANUAL_PROMOTE, "Promote requested, but no canary is running",
                       warning=True)
@@ -167,7 +139,7 @@ def _manual_controls(ctx: _Ctx) -> None:
 # -- a new revision ---------------------------------------------------------------------------
 
 
-def _follow_spec(ctx: _Ctx) -> None:
+def _follow_spec(ctx: PlanContext) -> None:
     st = ctx.status
     desired = desired_revision(ctx.spec, ctx.observed.annotations)
     if st.candidate and st.candidate.revision == desired:
@@ -194,23 +166,23 @@ def _follow_spec(ctx: _Ctx) -> None:
     ctx.event(Reason.TRAINING_STARTED, f"Training revision {desired}")
 
 
-def _supersede(ctx: _Ctx, why: str) -> None:
+def _supersede(ctx: PlanContext, why: str) -> None:
     st = ctx.status
     old = st.candidate
     assert old is not None
-    ctx.history(old, "Superseded", why)
+    ctx.history(old, Outcome.SUPERSEDED, why)
     ctx.actions.append(CancelJobs(old.revision))
     if any(t.revision == old.revision for t in st.traffic) and st.stable:
-        st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
-        _apply(ctx)
+        st.traffic = split(st.stable.revision)
+        apply_traffic(ctx)
     st.candidate, st.canary = None, None
-    ctx.event(Reason.SUPERSEDED, f"Candidate {old.revision} {why}")
+    ctx.event(Reason.SUPERSEDED, f"Candidate {old.revision} {why}", outcome=Outcome.SUPERSEDED)
 
 
 # -- the phases -------------------------------------------------------------------------------
 
 
-def _step_phase(ctx: _Ctx) -> None:
+def _step_phase(ctx: PlanContext) -> None:
     phase = ctx.status.phase
     if ctx.status.candidate is None:
         return
@@ -219,10 +191,10 @@ def _step_phase(ctx: _Ctx) -> None:
     elif phase == Phase.EVALUATING:
         _evaluating(ctx)
     elif phase == Phase.CANARY:
-        _canary(ctx)
+        step_canary(ctx)
 
 
-def _training(ctx: _Ctx) -> None:
+def _training(ctx: PlanContext) -> None:
     st, cand = ctx.status, ctx.status.candidate
     job = ctx.observed.job(cand.revision, JobKind.TRAIN)
     if job.state == JobState.ABSENT:
@@ -259,7 +231,7 @@ def _progress(raw: dict) -> TrainingProgress | None:
         return None
 
 
-def _evaluation_action(ctx: _Ctx) -> RunEvaluation:
+def _evaluation_action(ctx: PlanContext) -> RunEvaluation:
     cand, stable = ctx.status.candidate, ctx.status.stable
     assert cand is not None and cand.adapter is not None
     return RunEvaluation(
@@ -269,7 +241,7 @@ def _evaluation_action(ctx: _Ctx) -> RunEvaluation:
     )
 
 
-def _evaluating(ctx: _Ctx) -> None:
+def _evaluating(ctx: PlanContext) -> None:
     st, cand = ctx.status, ctx.status.candidate
     job = ctx.observed.job(cand.revision, JobKind.EVAL)
     if job.state == JobState.ABSENT:
@@ -298,166 +270,45 @@ def _evaluating(ctx: _Ctx) -> None:
         reasons = "; ".join(f"{v.name}: {v.reason}" for v in verdicts if not v.passed)
         ctx.condition(ConditionType.GATES_PASSED, False, Reason.GATES_FAILED, reasons)
         st.phase = Phase.GATE_FAILED
-        ctx.history(cand, "GateFailed", reasons)
+        ctx.history(cand, Outcome.GATE_FAILED, reasons)
         kept = f"; {st.stable.revision} keeps serving" if st.stable else ""
         ctx.event(Reason.GATES_FAILED, f"Revision {cand.revision} failed its gates: {reasons}{kept}",
-                  warning=True)
+                  warning=True, outcome=Outcome.GATE_FAILED)
         return
     ctx.condition(ConditionType.GATES_PASSED, True, Reason.GATES_PASSED,
                   ", ".join(f"{v.name} ✓" for v in verdicts))
     ctx.event(Reason.GATES_PASSED, f"Revision {cand.revision} passed its gates")
     if st.stable is None:
-        _promote(ctx, Reason.PROMOTED, "first revision: promoted directly")
+        promote(ctx, Reason.PROMOTED, "first revision: promoted directly")
     else:
-        _start_step(ctx, 0)
+        start_step(ctx, 0)
         ctx.event(Reason.CANARY_STARTED,
                   f"Canary of {cand.revision} at {st.canary.weight}% against {st.stable.revision}")
 
 
-def _start_step(ctx: _Ctx, index: int) -> None:
-    st, cand = ctx.status, ctx.status.candidate
-    weight = ctx.spec.serving.rollout.steps[index].weight
-    st.phase = Phase.CANARY
-    st.canary = CanaryState(step=index, weight=weight, step_started_at=ctx.now)
-    st.traffic = [t for t in (
-        TrafficEntry(revision=st.stable.revision, weight=100 - weight),
-        TrafficEntry(revision=cand.revision, weight=weight),
-    ) if t.weight > 0] or [TrafficEntry(revision=st.stable.revision, weight=100)]
-    _apply(ctx)
-
-
-def _canary(ctx: _Ctx) -> None:
-    st, cand, rollout = ctx.status, ctx.status.candidate, ctx.spec.serving.rollout
-    if st.canary is None or st.stable is None:  # a status written by hand; start over
-        _start_step(ctx, 0)
-        return
-    steps = rollout.steps
-    index = min(st.canary.step, len(steps) - 1)
-    serve = ctx.observed.serve
-    if not _runs_split(ctx):
-        # A step's clock starts once the app runs its split (a new Ray cluster can take
-        # minutes), and a probe before that would ask for a revision the app does not know.
-        st.canary.step_started_at = ctx.now
-        st.canary.analysis = f"{analysis_mod.Verdict.INCONCLUSIVE.value}: {_not_running(ctx)}"
-        return
-    result = analysis_mod.analyse(serve.stats if serve else None, cand.revision,
-                                  st.stable.revision, rollout.analysis)
-    st.canary.analysis = f"{result.verdict.value}: {result.reason}"
-    if result.verdict == analysis_mod.Verdict.FAILED:
-        if rollout.auto_rollback:
-            _roll_back_candidate(ctx, Reason.ANALYSIS_FAILED, f"analysis failed: {result.reason}")
-        elif ctx.status.message != (held := f"analysis failed ({result.reason}); autoRollback is "
-                                    "off: waiting for a manual promote or rollback"):
-            ctx.event(Reason.ANALYSIS_FAILED, held, warning=True)
-        return
-    if result.verdict == analysis_mod.Verdict.INCONCLUSIVE and rollout.analysis.probe:
-        ctx.actions.append(Probe(cand.revision))
-    started = datetime.fromisoformat(st.canary.step_started_at)
-    elapsed = (ctx.observed.now - started).total_seconds()
-    if elapsed < parse_duration(steps[index].duration):
-        return
-    if result.verdict == analysis_mod.Verdict.INCONCLUSIVE:
-        return
-    if index + 1 < len(steps):
-        _start_step(ctx, index + 1)
-        ctx.event(Reason.CANARY_STEP,
-                  f"Canary of {cand.revision} advanced to {st.canary.weight}% ({result.reason})")
-    else:
-        _promote(ctx, Reason.PROMOTED, f"canary healthy at every step ({result.reason})")
-
-
-# -- outcomes ---------------------------------------------------------------------------------
-
-
-def _promote(ctx: _Ctx, reason: Reason, why: str) -> None:
-    st, cand = ctx.status, ctx.status.candidate
-    assert cand is not None
-    old = st.stable
-    cand.promoted_at = ctx.now
-    ctx.history(cand, "Promoted", why)
-    st.previous = old if old else st.previous
-    st.stable, st.candidate, st.canary = cand, None, None
-    st.traffic = [TrafficEntry(revision=cand.revision, weight=100)]
-    st.phase = Phase.SERVING
-    _apply(ctx)
-    ctx.event(reason, f"Promoted {cand.revision} to stable"
-              + (f" (previous: {old.revision})" if old else "") + f": {why}")
-
-
-def _roll_back_candidate(ctx: _Ctx, reason: Reason, why: str) -> None:
-    st, cand = ctx.status, ctx.status.candidate
-    assert cand is not None and st.stable is not None
-    ctx.history(cand, "RolledBack", why)
-    st.traffic = [TrafficEntry(revision=st.stable.revision, weight=100)]
-    st.canary = None
-    st.phase = Phase.ROLLED_BACK
-    _apply(ctx)
-    ctx.event(reason, f"Rolled back {cand.revision}; {st.stable.revision} serves 100%: {why}",
-              warning=True)
-
-
-def _fail(ctx: _Ctx, type_: ConditionType, reason: Reason, message: str) -> None:
+def _fail(ctx: PlanContext, type_: ConditionType, reason: Reason, message: str) -> None:
     st = ctx.status
     ctx.condition(type_, False, reason, message)
     st.phase = Phase.FAILED
     st.progress = None
-    ctx.history(st.candidate, "Failed", message)
-    ctx.event(reason, message, warning=True)
+    ctx.history(st.candidate, Outcome.FAILED, message)
+    ctx.event(reason, message, warning=True, outcome=Outcome.FAILED)
 
 
-# -- serving ----------------------------------------------------------------------------------
-
-
-def _adapters(st: MoltingModelStatus) -> dict[str, str]:
-    """Adapters the Serve app may load: stable, previous, and the candidate only once its gates
-    passed (a request pinned by header must never reach an ungated revision)."""
-    refs = [st.stable, st.previous]
-    if st.candidate and st.candidate.evaluation and st.candidate.evaluation.passed:
-        refs.append(st.candidate)
-    return {r.revision: r.adapter for r in refs if r and r.adapter}
-
-
-def _apply(ctx: _Ctx) -> None:
-    st = ctx.status
-    adapters = _adapters(st)
-    weights = tuple((t.revision, t.weight) for t in st.traffic)
-    st.canary_weight = st.canary.weight if st.canary else None
-    # Every known adapter travels along (previous at weight 0): a rollback is then a weight
-    # change only, and a request pinned to any of them is served.
-    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters.items())),
-                                    fingerprint=serving_fingerprint(ctx.spec)))
-
-
-def _runs_split(ctx: _Ctx) -> bool:
-    """Whether the app itself reports that it runs the status's traffic."""
-    serve = ctx.observed.serve
-    wanted = {t.revision: t.weight for t in ctx.status.traffic}
-    return bool(wanted) and serve is not None and serve.running == wanted
-
-
-def _not_running(ctx: _Ctx) -> str:
-    serve = ctx.observed.serve
-    if serve is None or serve.running is None:
-        why = (serve.not_running or serve.error) if serve else None
-        return f"the Serve app does not answer yet ({why})" if why else "the Serve app does not answer yet"
-    now = ", ".join(f"{r} {w}%" for r, w in sorted(serve.running.items())) or "nothing"
-    return f"the Serve app still runs {now}" + (f" ({serve.not_running})" if serve.not_running else "")
-
-
-def _ensure_traffic(ctx: _Ctx) -> None:
+def _ensure_traffic(ctx: PlanContext) -> None:
     """Re-apply the traffic when the Serve app lost it (a restart, a recreated RayService) or
     runs an older serving spec (the filter, replicas or generation settings were edited)."""
     serve = ctx.observed.serve
     if not ctx.status.traffic or serve is None:
         return
-    wanted = {t.revision: t.weight for t in ctx.status.traffic}
+    wanted = wanted_split(ctx)
     stale = serve.fingerprint is not None and serve.fingerprint != serving_fingerprint(ctx.spec)
     if (serve.applied != wanted or stale) and not any(isinstance(a, ApplyTraffic)
                                                       for a in ctx.actions):
-        _apply(ctx)
+        apply_traffic(ctx)
 
 
-def _summarise(ctx: _Ctx) -> None:
+def _summarise(ctx: PlanContext) -> None:
     st = ctx.status
     st.canary_weight = st.canary.weight if st.canary else None
     ev = st.stable.evaluation if st.stable else None
@@ -467,14 +318,14 @@ def _summarise(ctx: _Ctx) -> None:
         st.progress = None
     if len(st.history) > ctx.spec.history_limit:
         st.history = st.history[-ctx.spec.history_limit:]
-    serving = _runs_split(ctx)
+    serving = runs_split(ctx)
     if st.traffic:
         split = ", ".join(f"{t.revision} {t.weight}%" for t in st.traffic)
         if serving:
             ctx.condition(ConditionType.SERVING, True, Reason.SERVING, f"serving {split}")
         else:
             ctx.condition(ConditionType.SERVING, False, Reason.SERVE_PENDING,
-                          f"{split} is configured; {_not_running(ctx)}")
+                          f"{split} is configured; {not_running(ctx)}")
     else:
         ctx.condition(ConditionType.SERVING, False, Reason.NOT_SERVING,
                       "no revision has passed its gates yet")
@@ -484,7 +335,7 @@ def _summarise(ctx: _Ctx) -> None:
         ctx.condition(ConditionType.READY, True, Reason.SERVING,
                       f"stable {st.stable.revision} serves; phase {st.phase.value}")
     elif st.stable and st.phase not in IN_PROGRESS:
-        ctx.condition(ConditionType.READY, False, Reason.SERVE_PENDING, _not_running(ctx))
+        ctx.condition(ConditionType.READY, False, Reason.SERVE_PENDING, not_running(ctx))
     else:
         ctx.condition(ConditionType.READY, False, Reason.NOT_SERVING if not st.stable
                       else Reason.SERVING, st.message or f"phase {st.phase.value}")

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from molting_operator.api.spec import MoltingModelSpec
-from molting_operator.api.status import Phase
+from molting_operator.api.status import Outcome, Phase
 from molting_operator.builders import names
 from molting_operator.cli import _register_more, app
 from molting_operator.drivers.cluster import apply, cache, kube, metrics, reconciling, serving
@@ -118,9 +118,11 @@ def test_metrics_count_transitions_rollbacks_and_gate_failures():
     before = (value("molting_gate_failures_total"), value("molting_rollbacks_total", {"trigger": "manual"}),
               value("molting_phase_transitions_total", {"from_phase": "Evaluating", "to_phase": "GateFailed"}))
     metrics.record(("t", "m"), Phase.EVALUATING, Phase.GATE_FAILED,
-                   [EmitEvent("GatesFailed", "Revision r failed its gates", True)])
+                   [EmitEvent("GatesFailed", "Revision r failed its gates", True,
+                              outcome=Outcome.GATE_FAILED.value)])
     metrics.record(("t", "m"), Phase.GATE_FAILED, Phase.ROLLED_BACK,
-                   [EmitEvent("ManualRollback", "Rolled back from b to a")])
+                   [EmitEvent("ManualRollback", "Rolled back from b to a",
+                              outcome=Outcome.ROLLED_BACK.value)])
     after = (value("molting_gate_failures_total"), value("molting_rollbacks_total", {"trigger": "manual"}),
              value("molting_phase_transitions_total", {"from_phase": "Evaluating", "to_phase": "GateFailed"}))
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from molting_operator.api.annotations import ROLLBACK_ANNOTATION
 from molting_operator.api.status import Phase
 from molting_operator.drivers.local.loop import LocalDriver
 from molting_operator.drivers.local.processes import LocalJobs
 from molting_operator.drivers.local.state import StateDir
 from molting_operator.planning.observed import JobKind, JobState, ServeObservation
-from molting_operator.planning.planner import ROLLBACK_ANNOTATION
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_molting.py"))]

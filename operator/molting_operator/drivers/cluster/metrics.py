@@ -20,7 +20,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from molting_operator.api.status import Phase, Reason
+from molting_operator.api.status import Outcome, Phase, Reason
 from molting_operator.planning.actions import Action, EmitEvent
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -65,12 +65,11 @@ def record(key: tuple[str, str], old: Phase, new: Phase, actions: list[Action]) 
     for action in actions:
         if not isinstance(action, EmitEvent):
             continue
-        if action.reason == Reason.GATES_FAILED.value:
+        if action.outcome == Outcome.GATE_FAILED.value:
             GATE_FAILURES.inc()
-        elif action.reason == Reason.MANUAL_ROLLBACK.value and action.message.startswith("Rolled back"):
-            ROLLBACKS.labels("manual").inc()
-        elif action.reason == Reason.ANALYSIS_FAILED.value and new == Phase.ROLLED_BACK:
-            ROLLBACKS.labels("auto").inc()
+        elif action.outcome == Outcome.ROLLED_BACK.value:
+            manual = action.reason == Reason.MANUAL_ROLLBACK.value
+            ROLLBACKS.labels("manual" if manual else "auto").inc()
     _set_phase(key, new.value)
 
 

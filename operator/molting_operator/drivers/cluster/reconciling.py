@@ -105,12 +105,12 @@ def _reconcile(
         _report_invalid_spec(ctx, owner, body, old_status, error)
         raise
     observed = observe.observe_model(ctx, owner, model)
-    result = planner.plan(model.spec, model.status, observed, name)
+    result = planner.plan(model.spec, model.status, observed)
     try:
         apply.carry_out(ctx, owner, model.spec, result.actions, logger)
     except apply.DependencyError as error:
         observed = replace(observed, dependency_problems=(str(error),))
-        result = planner.plan(model.spec, model.status, observed, name)
+        result = planner.plan(model.spec, model.status, observed)
         _finish(ctx, owner, body, model.status, result, logger)
         raise
     except kube.ApiError as error:

@@ -130,7 +130,7 @@ class LocalDriver:
     def reconcile_once(self) -> Plan:
         self.reload()
         status = self.state.load_status(self.name)
-        result = plan(self.spec, status, self.observe(status), self.name)
+        result = plan(self.spec, status, self.observe(status))
         # Save before acting: a crash mid-way replays idempotent actions, never loses a ref.
         self.state.save_status(self.name, result.status)
         for action in result.actions:

@@ -1,0 +1,117 @@
+"""One planning pass: its inputs, the status being built, the actions, and the serving helpers
+every phase uses (the traffic split, the ApplyTraffic action, whether the app runs the split).
+
+Pure, as the whole planner is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.api.status import (
+    ConditionType,
+    HistoryEntry,
+    MoltingModelStatus,
+    Outcome,
+    Reason,
+    RevisionRef,
+    TrafficEntry,
+)
+from molting_operator.planning.actions import Action, ApplyTraffic, EmitEvent
+from molting_operator.planning.conditions import set_condition
+from molting_operator.planning.observed import Observed
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class PlanContext:
+    """One planning pass: the inputs and what is being built."""
+
+    spec: MoltingModelSpec
+    status: MoltingModelStatus  # a deep copy, edited in place
+    observed: Observed
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def now(self) -> str:
+        return timestamp(self.observed.now)
+
+    def event(self, reason: Reason, message: str, warning: bool = False,
+              outcome: Outcome | None = None) -> None:
+        self.actions.append(EmitEvent(reason.value, message, warning,
+                                      outcome.value if outcome else None))
+        self.status.message = message
+
+    def condition(self, type_: ConditionType, ok: bool | None, reason: Reason, msg: str) -> None:
+        set_condition(self.status, type_, ok, reason.value, msg, self.now, self.observed.generation)
+
+    def history(self, ref: RevisionRef, outcome: Outcome, reason: str) -> None:
+        self.status.history.append(
+            HistoryEntry(revision=ref.revision, outcome=outcome.value, reason=reason, at=self.now,
+                         adapter=ref.adapter)
+        )
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+def split(stable: str, candidate: str | None = None, weight: int = 0) -> list[TrafficEntry]:
+    """``weight`` percent to ``candidate``, the rest to ``stable``; a revision at 0 is left out
+    (so ``split(stable)`` is everything to stable)."""
+    entries = [TrafficEntry(revision=stable, weight=100 - weight)]
+    if candidate is not None:
+        entries.append(TrafficEntry(revision=candidate, weight=weight))
+    return [t for t in entries if t.weight > 0] or [TrafficEntry(revision=stable, weight=100)]
+
+
+def serving_fingerprint(spec: MoltingModelSpec) -> str:
+    """What, besides the split, shapes the Serve app: the base model and spec.serving."""
+    payload = {"base": spec.base_model.to_wire(), "serving": spec.serving.to_wire()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def adapters(st: MoltingModelStatus) -> dict[str, str]:
+    """Adapters the Serve app may load: stable, previous, and the candidate only once its gates
+    passed (a request pinned by header must never reach an ungated revision)."""
+    refs = [st.stable, st.previous]
+    if st.candidate and st.candidate.evaluation and st.candidate.evaluation.passed:
+        refs.append(st.candidate)
+    return {r.revision: r.adapter for r in refs if r and r.adapter}
+
+
+def apply_traffic(ctx: PlanContext) -> None:
+    st = ctx.status
+    weights = tuple((t.revision, t.weight) for t in st.traffic)
+    st.canary_weight = st.canary.weight if st.canary else None
+    # Every known adapter travels along (previous at weight 0): a rollback is then a weight
+    # change only, and a request pinned to any of them is served.
+    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters(st).items())),
+                                    fingerprint=serving_fingerprint(ctx.spec)))
+
+
+def wanted_split(ctx: PlanContext) -> dict[str, int]:
+    return {t.revision: t.weight for t in ctx.status.traffic}
+
+
+def runs_split(ctx: PlanContext) -> bool:
+    """Whether the app itself reports that it runs the status's traffic."""
+    serve = ctx.observed.serve
+    wanted = wanted_split(ctx)
+    return bool(wanted) and serve is not None and serve.running == wanted
+
+
+def not_running(ctx: PlanContext) -> str:
+    serve = ctx.observed.serve
+    if serve is None or serve.running is None:
+        why = (serve.not_running or serve.error) if serve else None
+        return f"the Serve app does not answer yet ({why})" if why else "the Serve app does not answer yet"
+    now = ", ".join(f"{r} {w}%" for r, w in sorted(serve.running.items())) or "nothing"
+    return f"the Serve app still runs {now}" + (f" ({serve.not_running})" if serve.not_running else "")
