@@ -73,7 +73,7 @@ def demo(
     base = resource.resolve().parent
     spec = doc["spec"]
     if base_model is None and model == "smollm2":
-        step("The base model: SmolLM2-135M-Instruct, imported from its packaged GGUF (cached)")
+        step("The base model: SmolLM2-135M-Instruct (its GGUF imported once, cached)")
         built = subprocess.run(
             [sys.executable, "-m", "molting_operator", "base-model", "smollm2",
              str(cache / SMOLLM2_FOLDER)], check=True, capture_output=True, text=True)
@@ -194,29 +194,32 @@ class _Progress:
 
     def __init__(self, console, state, name: str, every_s: float = 10.0) -> None:
         self.console, self.state, self.name, self.every_s = console, state, name, every_s
-        self.last, self.since, self.phase = 0.0, time.monotonic(), None
+        self.last, self.since, self.phase, self.step = 0.0, time.monotonic(), None, -1
 
     def __call__(self, _result) -> None:
         status = self.state.load_status(self.name)
         now, phase = time.monotonic(), status.phase.value
         if phase != self.phase:
-            self.phase, self.since, self.last = phase, now, now
+            self.phase, self.since, self.last, self.step = phase, now, now, -1
             return
         if now - self.last < self.every_s or status.candidate is None:
             return
-        self.last = now
-        revision = status.candidate.revision
+        revision, line = status.candidate.revision, None
         if phase == "Training" and (p := status.progress) and p.total:
+            if p.step == self.step:  # no new step since the last line
+                return
+            self.step = p.step
             loss = f", loss {p.loss:.3f}" if p.loss is not None else ""
             eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
-            self.console.print(f"  … training {revision}: step {p.step}/{p.total}{loss}{eta}",
-                               highlight=False, markup=False)
+            line = f"  … training {revision}: step {p.step}/{p.total}{loss}{eta}"
         elif phase == "Training":
-            self.console.print(f"  … training {revision}: loading ({now - self.since:.0f}s)",
-                               highlight=False, markup=False)
+            line = f"  … training {revision}: loading ({now - self.since:.0f}s)"
         elif phase == "Evaluating":
-            self.console.print(f"  … evaluating {revision}: answering the held-out questions "
-                               f"({now - self.since:.0f}s)", highlight=False, markup=False)
+            line = (f"  … evaluating {revision}: answering the held-out questions "
+                    f"({now - self.since:.0f}s)")
+        if line:
+            self.last = now
+            self.console.print(line, highlight=False, markup=False)
 
 
 class _Steps:
