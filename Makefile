@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: test demo install lint crd tools images images-operator images-workloads image-tools
+.PHONY: test demo demo-smollm2 install lint crd tools images images-operator images-workloads image-tools
 
 install: $(STAMP)
 
@@ -67,3 +67,7 @@ test: $(STAMP) lint tools image-tools
 demo: $(STAMP)
 	$(BIN)/molting validate examples/moltingmodel.yaml
 	$(BIN)/molting demo
+
+# The same story on a real instruct model, SmolLM2-135M-Instruct (about 10 minutes on 2 cores).
+demo-smollm2: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/molting demo --model smollm2

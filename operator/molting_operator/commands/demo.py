@@ -4,6 +4,10 @@
 2. cleaning is turned on: revision 2 passes its gates and walks the canary to 100%;
 3. a deliberately bad revision 3 fails its gates and revision 2 keeps serving;
 4. a manual rollback returns traffic to revision 1 in one step.
+
+``--model tiny`` (the default) builds a 1M-parameter model here and runs in minutes;
+``--model smollm2`` imports SmolLM2-135M-Instruct (``molting base-model smollm2``) and runs the
+same story on a real instruct model with examples/demo/smollm2.yaml.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ import typer
 import yaml
 
 QUESTION = "Why is the sky blue?"
+MODELS = ("tiny", "smollm2")
+DEFAULT_RESOURCE = Path("examples/demo/moltingmodel.yaml")
+RESOURCES = {"tiny": DEFAULT_RESOURCE, "smollm2": Path("examples/demo/smollm2.yaml")}
+SMOLLM2_FOLDER = "smollm2-135m-instruct"
 
 
 def register(app: typer.Typer) -> None:
@@ -25,13 +33,16 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    resource: Path = typer.Option(Path("examples/demo/moltingmodel.yaml"), exists=True,
-                                  help="Revision 1 of the demo's MoltingModel."),
+    resource: Path | None = typer.Option(None, exists=True, help="Revision 1 of the demo's "
+                                         "MoltingModel (default: the --model's spec under "
+                                         "examples/demo/)."),
+    model: str = typer.Option("tiny", help="tiny (a 1M-parameter model built here, ~3 min) or "
+                              "smollm2 (SmolLM2-135M-Instruct, imported from its packaged GGUF)."),
     workdir: Path = typer.Option(Path(".molting/demo"), help="State, artifacts and reports."),
     base_model: Path | None = typer.Option(None, help="A base model folder to use instead of "
                                            "building the tiny model."),
-    cache: Path = typer.Option(Path(".molting/cache"), help="Where the tiny model is built once "
-                               "and reused."),
+    cache: Path = typer.Option(Path(".molting/cache"), help="Where the base model is built or "
+                               "imported once and reused."),
     http_port: int = typer.Option(8000, help="Serve HTTP port on 127.0.0.1."),
     dashboard_port: int = typer.Option(8265, help="Ray dashboard port on 127.0.0.1."),
     keep_serving: bool = typer.Option(False, help="Keep the endpoint up until Ctrl-C at the end."),
@@ -47,6 +58,11 @@ def demo(
     from molting_operator.drivers.local.serving import LocalServe
     from molting_operator.drivers.local.state import StateDir
 
+    if model not in MODELS:
+        raise typer.BadParameter(f"must be one of {', '.join(MODELS)}", param_hint="--model")
+    resource = resource or RESOURCES[model]
+    if not resource.exists():
+        raise typer.BadParameter(f"{resource} does not exist", param_hint="--resource")
     started = time.monotonic()
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
@@ -56,7 +72,13 @@ def demo(
     doc = yaml.safe_load(resource.read_text())
     base = resource.resolve().parent
     spec = doc["spec"]
-    if base_model is None:
+    if base_model is None and model == "smollm2":
+        step("The base model: SmolLM2-135M-Instruct (its GGUF imported once, cached)")
+        built = subprocess.run(
+            [sys.executable, "-m", "molting_operator", "base-model", "smollm2",
+             str(cache / SMOLLM2_FOLDER)], check=True, capture_output=True, text=True)
+        base_model = Path(json.loads(built.stdout.strip().splitlines()[-1])["path"])
+    elif base_model is None:
         step("The tiny base model: a Llama-shaped model and BPE tokenizer, pretrained here")
         corpus = (base / spec["dataset"]["path"]).resolve().with_name("corpus.jsonl")
         built = subprocess.run(
@@ -82,10 +104,11 @@ def demo(
         console.print(line, highlight=False, markup=False)
 
     driver = LocalDriver(path, state, serve, on_event=on_event)
+    progress = _Progress(console, state, name)
     try:
         step("Revision 1: the raw data (cleaning: keep), the team's first adapter")
         _write(path, doc)
-        driver.run(interval=0.5, until_idle=True, timeout=900)
+        driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
         console.print(view.table(state, [name]))
         rev1 = _expect(state, name, "Serving", "revision 1 should be promoted").stable.revision
         _ask(console, serve.endpoint(), rev1)
@@ -94,7 +117,7 @@ def demo(
         spec["cleaning"]["metaLanguage"] = "drop-sentences"
         spec["evaluation"]["gates"]["maxMetaLanguageRate"] = 0.2
         _write(path, doc)
-        driver.run(interval=0.5, until_idle=True, timeout=900)
+        driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
         console.print(view.table(state, [name]))
         rev2 = _expect(state, name, "Serving", "revision 2 should pass its canary").stable.revision
         if rev2 == rev1:
@@ -104,7 +127,7 @@ def demo(
         spec["cleaning"]["metaLanguage"] = "keep"
         spec["training"]["seed"] = 7
         _write(path, doc)
-        driver.run(interval=0.5, until_idle=True, timeout=900)
+        driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
         console.print(view.table(state, [name]))
         if (g := view.gates(state.load_status(name))) is not None:
             console.print(g)
@@ -139,6 +162,7 @@ def demo(
             if ref and ref.evaluation and ref.evaluation.report:
                 console.print(f"  {ref.revision}: {Path(ref.evaluation.report).with_suffix('.html')}")
         console.print(f"state:     {state.root} (molting get --state-dir {state.root})")
+        console.print(f"step times: {step.durations()}")
         console.print(f"demo took {time.monotonic() - started:.0f} s")
         if keep_serving:
             while True:
@@ -164,12 +188,53 @@ def _expect(state, name: str, phase: str, what: str):
     return status
 
 
+class _Progress:
+    """A line every few seconds while a revision trains or is evaluated: the step, loss and ETA
+    from the training job's progress file, or how long the evaluation has run."""
+
+    def __init__(self, console, state, name: str, every_s: float = 10.0) -> None:
+        self.console, self.state, self.name, self.every_s = console, state, name, every_s
+        self.last, self.since, self.phase, self.step = 0.0, time.monotonic(), None, -1
+
+    def __call__(self, _result) -> None:
+        status = self.state.load_status(self.name)
+        now, phase = time.monotonic(), status.phase.value
+        if phase != self.phase:
+            self.phase, self.since, self.last, self.step = phase, now, now, -1
+            return
+        if now - self.last < self.every_s or status.candidate is None:
+            return
+        revision, line = status.candidate.revision, None
+        if phase == "Training" and (p := status.progress) and p.total:
+            if p.step == self.step:  # no new step since the last line
+                return
+            self.step = p.step
+            loss = f", loss {p.loss:.3f}" if p.loss is not None else ""
+            eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
+            line = f"  … training {revision}: step {p.step}/{p.total}{loss}{eta}"
+        elif phase == "Training":
+            line = f"  … training {revision}: loading ({now - self.since:.0f}s)"
+        elif phase == "Evaluating":
+            line = (f"  … evaluating {revision}: answering the held-out questions "
+                    f"({now - self.since:.0f}s)")
+        if line:
+            self.last = now
+            self.console.print(line, highlight=False, markup=False)
+
+
 class _Steps:
     def __init__(self, console, started: float) -> None:
         self.console, self.started, self.n = console, started, 0
+        self.marks: list[float] = []
+
+    def durations(self) -> str:
+        """Each finished step's wall time: "1 12s · 2 95s · ..." (the last mark is "Done")."""
+        return " · ".join(f"{i + 1} {b - a:.0f}s" for i, (a, b) in
+                          enumerate(zip(self.marks, self.marks[1:], strict=False)))
 
     def __call__(self, title: str) -> None:
         self.n += 1
+        self.marks.append(time.monotonic())
         self.console.rule(f"[bold]{self.n}. {title}[/]  [dim]{time.monotonic() - self.started:.0f}s[/]")
 
 
