@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ for folder in (HERE, ROOT / "tests" / "integration" / "kopf", ROOT / "tests" / "
         sys.path.insert(0, str(folder))
 
 import controlplane  # noqa: E402
-from kopfkit import NS, FakeServe  # noqa: E402
+from kopfkit import INTERVAL, NS, FakeServe, RunningOperator  # noqa: E402
 from kubekit import HELM, Installed, KubeCluster, url  # noqa: E402
 
 from molting_operator.builders.jobs import JobDefaults  # noqa: E402
@@ -42,7 +41,6 @@ from molting_operator.drivers.cluster.config import Context, OperatorConfig  # n
 
 RELEASE, RELEASE_NS, OPERATOR_SA = "molting", "molting-system", "molting"
 RAYSERVICE_CRD = HERE / "data" / "rayservice-crd.yaml"
-INTERVAL = 0.3  # as in the kmock tier: a "1s" canary step finishes in seconds
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -145,20 +143,6 @@ def kube_client(installed: Installed, kube_cluster: KubeCluster) -> Iterator[kub
     client = kube.Kube(kube.configuration_from_kubeconfig(installed.kubeconfig))
     yield client
     client.close()
-
-
-@dataclass
-class RunningOperator:
-    context: Context
-    task: asyncio.Task
-    stop_flag: asyncio.Event
-
-    async def stop(self) -> None:
-        self.stop_flag.set()
-        try:
-            await asyncio.wait_for(self.task, timeout=15)
-        finally:
-            self.context.kube.close()
 
 
 @pytest_asyncio.fixture()

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import pwd
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import kopf
@@ -21,13 +18,13 @@ import pytest
 from controlplane import requests
 from kopfkit import CONFIGMAPS, JOBS, MODELS, NS, dataset, eventually, model, revision_of
 from kubekit import OPERATOR_USER, Installed, KubeCluster
+from nobody import USER_VARIABLES, can_run_as_nobody, run_as_nobody
 
 from molting_operator.builders.jobs import JobDefaults
 from molting_operator.drivers.cluster import cache, kube, running, serving
 from molting_operator.drivers.cluster.config import Context, OperatorConfig
 
 pytestmark = pytest.mark.timeout(120)
-NOBODY = 54321  # no passwd entry here
 READ_EVERY = 2.0
 
 
@@ -51,14 +48,6 @@ async def test_progress_reaches_the_status_within_one_read_interval(operator_fac
     logs = requests(cluster.plane.audit_events(OPERATOR_USER), "get", "pods", "log")
     assert logs and all(e["responseStatus"]["code"] == 200 for e in logs)
     assert cluster.kubelet.requests  # the API server really proxied to the "kubelet"
-
-
-def _has_no_passwd_entry(uid: int) -> bool:
-    try:
-        pwd.getpwuid(uid)
-    except KeyError:
-        return True
-    return False
 
 
 def _operate_until_the_job_exists(installed: Installed, kubeconfig: Path, ca: bytes) -> None:
@@ -88,13 +77,13 @@ def _operate_until_the_job_exists(installed: Installed, kubeconfig: Path, ca: by
     asyncio.run(main())
 
 
-@pytest.mark.skipif(os.getuid() != 0 or not _has_no_passwd_entry(NOBODY),
+@pytest.mark.skipif(not can_run_as_nobody(),
                     reason="needs root to drop to a UID without a passwd entry")
 def test_the_operator_works_under_a_uid_without_a_passwd_entry(
     installed: Installed, kube_cluster: KubeCluster, monkeypatch
 ):
-    for name in ("LOGNAME", "USER", "LNAME", "USERNAME", "POD_ID", "POD_NAME"):
-        monkeypatch.delenv(name, raising=False)  # getpass reads these before the passwd file
+    for name in USER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     plane = installed.plane
     ca = plane.ca.cert.read_bytes()
     folder = Path(tempfile.mkdtemp(prefix="molting-uid-"))
@@ -113,25 +102,8 @@ def test_the_operator_works_under_a_uid_without_a_passwd_entry(
         client.post(f"/apis/molting.dev/v1alpha1/namespaces/{NS}/moltingmodels",
                     json=model()).raise_for_status()
 
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 1
-        try:
-            os.close(read)
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            _operate_until_the_job_exists(installed, kubeconfig, ca)
-            code = 0
-        except BaseException:
-            os.write(write, traceback.format_exc().encode())
-        finally:
-            os._exit(code)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    with os.fdopen(read, "rb") as pipe:
-        trace = pipe.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, trace
+    code, trace = run_as_nobody(lambda: _operate_until_the_job_exists(installed, kubeconfig, ca))
+    assert code == 0, trace
     job = kube_cluster.get(JOBS, f"mm-{revision_of(model())}-train")
     assert job is not None
     creates = requests(kube_cluster.plane.audit_events(OPERATOR_USER), "create", "jobs")

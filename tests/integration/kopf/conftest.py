@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import kmock
@@ -19,28 +18,11 @@ import kopf
 import pytest
 import pytest_asyncio
 from apiserver import ApiServer
-from kopfkit import NS, Cluster, FakeServe, declare_resources
+from kopfkit import INTERVAL, NS, Cluster, FakeServe, RunningOperator, declare_resources
 
 from molting_operator.builders.jobs import JobDefaults
 from molting_operator.drivers.cluster import kube, running
 from molting_operator.drivers.cluster.config import Context, OperatorConfig
-
-# Short enough that a canary of "1s" steps finishes in seconds, long enough not to spin.
-INTERVAL = 0.3
-
-
-@dataclass
-class RunningOperator:
-    context: Context
-    task: asyncio.Task
-    stop_flag: asyncio.Event
-
-    async def stop(self) -> None:
-        self.stop_flag.set()
-        try:
-            await asyncio.wait_for(self.task, timeout=15)
-        finally:
-            self.context.kube.close()
 
 
 @pytest_asyncio.fixture()

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kmock
@@ -15,6 +16,7 @@ import yaml
 from molting_operator.api.revision import revision_id
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names
+from molting_operator.drivers.cluster.config import Context
 from molting_operator.drivers.cluster.serving import ServeTarget
 from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
 from molting_workloads.contract.serve_config import weights_of
@@ -33,6 +35,26 @@ RAYSERVICES = "ray.io/v1/rayservices"
 GOOD = EvalMetrics(n=8, meta_language_rate=0.0, mean_length=300.0, median_length=290.0,
                    in_window_rate=1.0, relevance=0.6, repetition=0.1, empty_rate=0.0)
 META_HEAVY = GOOD.model_copy(update={"meta_language_rate": 0.6})
+
+
+# Short enough that a canary of "1s" steps finishes in seconds, long enough not to spin.
+INTERVAL = 0.3
+
+
+@dataclass
+class RunningOperator:
+    """An operator a test started in its own loop (both tiers' ``operator_factory``)."""
+
+    context: Context
+    task: asyncio.Task
+    stop_flag: asyncio.Event
+
+    async def stop(self) -> None:
+        self.stop_flag.set()
+        try:
+            await asyncio.wait_for(self.task, timeout=15)
+        finally:
+            self.context.kube.close()
 
 
 def declare_resources(server: kmock.KubernetesEmulator) -> None:
