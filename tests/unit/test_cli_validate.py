@@ -45,3 +45,35 @@ def test_validate_refuses_broken_yaml_with_its_line(tmp_path: Path) -> None:
     bad.write_text("apiVersion: molting.dev/v1alpha1\nkind: [unclosed\n")
     out = run("validate", str(bad))
     assert out.returncode != 0 and "line" in out.stderr
+
+
+def _validate_with(tmp_path: Path, section: str, values: dict) -> subprocess.CompletedProcess[str]:
+    doc = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
+    target = doc["spec"]
+    for key in section.split("."):
+        target = target.setdefault(key, {})
+    target.update(values)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = run("validate", str(bad))
+    out.stderr = " ".join(out.stderr.split())  # the terminal output wraps long lines
+    return out
+
+
+def test_validate_refuses_a_pattern_that_matches_everything(tmp_path: Path) -> None:
+    """The serving filter and cleaning refuse "x*" (it matches the empty string): so does
+    validation, with the field's path, before anything runs."""
+    out = _validate_with(tmp_path, "serving.filter", {"extraPatterns": ["fine", "x*"]})
+    assert out.returncode != 0
+    assert "spec.serving.filter.extraPatterns" in out.stderr
+    assert "extraPatterns[1]" in out.stderr and "matches the empty string" in out.stderr
+    out = _validate_with(tmp_path, "cleaning", {"extraPatterns": ["(unclosed"]})
+    assert out.returncode != 0
+    assert "spec.cleaning.extraPatterns" in out.stderr and "invalid regular expression" in out.stderr
+
+
+def test_validate_refuses_a_threshold_out_of_range(tmp_path: Path) -> None:
+    out = _validate_with(tmp_path, "cleaning", {"metaThreshold": 1.5})
+    assert out.returncode != 0 and "spec.cleaning.metaThreshold" in out.stderr
+    out = _validate_with(tmp_path, "serving.filter", {"metaThreshold": 0})
+    assert out.returncode != 0 and "spec.serving.filter.metaThreshold" in out.stderr

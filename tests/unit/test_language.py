@@ -1,24 +1,23 @@
-"""The meta-language module: precision/recall on a labelled set, real sentence splitting, and
-the properties of strip and of the streaming filter."""
+"""The meta-language module: precision/recall on the older labelled set (now part of the
+classifier's training data; the held-out figures are in test_meta_detector.py), real sentence
+splitting, and the properties of strip and of the streaming filter."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from molting_workloads import language
 from molting_workloads.language import (
-    DEFAULT_PATTERNS,
-    SEED_PATTERNS,
+    CLASSIFIER,
     MetaLanguage,
     StreamFilter,
     split_sentences,
 )
+from molting_workloads.meta_features import has_cue, text_has_cue
 
 LABELLED = [json.loads(line) for line in
             (Path(__file__).parents[1] / "data" / "meta_sentences.jsonl").read_text().splitlines()]
@@ -35,10 +34,6 @@ def test_labelled_set_precision_and_recall() -> None:
     print(f"\nmeta-language on {len(LABELLED)} labelled sentences: "
           f"precision {precision:.3f}, recall {recall:.3f}")
     assert recall >= 0.95 and precision >= 0.95
-
-
-def test_seed_patterns_come_first_and_verbatim() -> None:
-    assert DEFAULT_PATTERNS[: len(SEED_PATTERNS)] == SEED_PATTERNS
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -83,9 +78,9 @@ def test_seed_split_is_what_not_to_do() -> None:
 def test_find_returns_spans_into_the_text() -> None:
     text = "Sure. I'll first look at the data. The answer is 4."
     spans = META.find(text)
-    assert len(spans) >= 1
-    assert all(text[s.start : s.end].lower().startswith(("i'll", "i")) for s in spans)
-    assert spans[0].sentence == "I'll first look at the data."
+    assert len(spans) == 1
+    assert text[spans[0].start : spans[0].end] == spans[0].sentence == "I'll first look at the data."
+    assert spans[0].pattern == CLASSIFIER and META.threshold <= spans[0].score <= 1.0
 
 
 def test_strip_removes_whole_meta_sentences() -> None:
@@ -106,10 +101,10 @@ def test_curly_apostrophes_are_caught() -> None:
 
 
 def test_extra_patterns_and_bad_ones() -> None:
-    custom = MetaLanguage(["^As requested, here is"])
-    assert custom.is_meta_sentence("As requested, here is the answer.")
-    assert not META.is_meta_sentence("As requested, here is the answer.")
-    with pytest.raises(ValueError, match=r"invalid meta-language pattern '\(unclosed'"):
+    custom = MetaLanguage(["^bottom line,"])
+    assert custom.is_meta_sentence("Bottom line, Paris is the capital.")
+    assert not META.is_meta_sentence("Bottom line, Paris is the capital.")
+    with pytest.raises(ValueError, match=r"extraPatterns\[0\]: invalid regular expression '\(unclosed'"):
         MetaLanguage(["(unclosed"])
 
 
@@ -241,15 +236,18 @@ def test_conversational_uses_are_not_meta() -> None:
     assert META.is_meta_sentence("Step 1: I will analyze the question.")
 
 
-def test_find_gives_every_pattern_hit_with_its_sentence() -> None:
+def test_find_gives_each_meta_sentence_once_with_what_flagged_it() -> None:
     text = "Fine. Okay, so the user is asking about tides. Tides follow the Moon."
     spans = META.find(text)
-    assert spans and {s.sentence for s in spans} == {"Okay, so the user is asking about tides."}
-    assert any(text[s.start : s.end].lower() == "the user is asking" for s in spans)
+    assert [s.sentence for s in spans] == ["Okay, so the user is asking about tides."]
+    custom = MetaLanguage(["tides follow"])
+    hits = custom.find(text)
+    assert [(text[h.start : h.end], h.pattern, h.score) for h in hits][-1] == (
+        "Tides follow", "tides follow", 1.0)
 
 
 def test_patterns_that_match_everything_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"pattern '\(\?:maybe\)\?'.*empty string"):
+    with pytest.raises(ValueError, match=r"extraPatterns\[0\]: .*pattern '\(\?:maybe\)\?' matches the empty string"):
         MetaLanguage(["(?:maybe)?"])
     assert MetaLanguage(["as requested"], builtin=False).patterns[0][0] == "as requested"
 
@@ -265,19 +263,10 @@ def test_stream_filter_fed_one_character_at_a_time_equals_strip(text: str) -> No
     assert out == META.strip(text).text
 
 
-@pytest.mark.parametrize("pattern", DEFAULT_PATTERNS, ids=range(len(DEFAULT_PATTERNS)))
-def test_every_builtin_match_contains_a_trigger_word(pattern: str) -> None:
-    """The whole-text shortcut skips texts without a trigger word. That is sound only if every
-    sentence a built-in pattern matches, in any surroundings, brings a trigger with it."""
-    regex = re.compile(pattern, re.IGNORECASE)
-    triggers = re.compile(language._TRIGGERS, re.IGNORECASE)
-    around = st.sampled_from(["", " ", "\n", "qu", "x.", "(", '"', "s", "'"])
-
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(around, st.from_regex(pattern.removeprefix("^"), fullmatch=True), around)
-    def check(before: str, match: str, after: str) -> None:
-        text = before + match + after
-        if regex.search(text.strip()):
-            assert triggers.search(text), text
-
-    check()
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_the_whole_text_cue_search_misses_no_sentence_with_a_cue(text: str) -> None:
+    """The whole-text shortcut skips texts without a cue: sound only if every sentence with a
+    cue (the only ones the classifier reads) makes the whole text match."""
+    if any(has_cue(s.text) for s in split_sentences(text)):
+        assert text_has_cue(text)

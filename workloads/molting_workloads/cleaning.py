@@ -30,6 +30,7 @@ from molting_workloads.language import MetaLanguage
 ROLES = ("system", "user", "assistant")
 FORMATS = ("auto", "messages", "prompt-completion")
 SAMPLE_CHANGES = 10
+MAX_LISTED = 10_000  # distinct removed sentences listed in the report
 _MIN_WORDS = 3  # an assistant turn with fewer words left is not substantive
 _SHOWN_PROBLEMS = 5
 
@@ -70,6 +71,12 @@ class CleaningReport:
     validation: int = 0
     rejects_file: str = ""
     sample_changes: list[dict[str, str]] = field(default_factory=list)  # up to 10 before/after
+    meta_threshold: float = 0.0  # the detector's decision threshold
+    builtin_detector: bool = True
+    # Every distinct meta sentence removed (alone or with its example): its text, the
+    # detector's score (1.0 for a user pattern) and how many times it was removed.
+    removed_sentences: list[dict] = field(default_factory=list)
+    removed_sentences_truncated: bool = False  # more than MAX_LISTED distinct ones
 
 
 def parse_line(raw: str, fmt: str = "auto") -> list[dict[str, str]]:
@@ -152,15 +159,21 @@ def clean_dataset(
     src, out = Path(input_path), Path(output_dir)
     if not src.is_file():
         raise DatasetError(str(src), "the dataset file does not exist")
-    meta = MetaLanguage(policy.extra_patterns)
+    meta = MetaLanguage(policy.extra_patterns, threshold=policy.meta_threshold,
+                        builtin=policy.builtin_detector, field="cleaning")
     out.mkdir(parents=True, exist_ok=True)
     report = CleaningReport(input=str(src), policy=policy.meta_language.value,
-                            rejects_file=str(out / REJECTS))
+                            rejects_file=str(out / REJECTS),
+                            meta_threshold=policy.meta_threshold,
+                            builtin_detector=policy.builtin_detector)
+    removed: dict[str, list] = {}  # sentence -> [score, count]
     examples, rejects = _validate(src, format, report)
     _write_rows(out / REJECTS, rejects)
     _check_bad_fraction(src, report, rejects, policy.max_bad_fraction)
 
-    cleaned = [c for c in (_apply_policy(ex, meta, policy, report) for ex in examples) if c]
+    cleaned = [c for c in (_apply_policy(ex, meta, policy, report, removed) for ex in examples)
+               if c]
+    _list_removed(report, removed)
     unique = _dedupe(cleaned, report) if policy.dedupe else cleaned
     train, validation = split(unique, policy.validation_split, policy.seed)
     report.train, report.validation = len(train), len(validation)
@@ -222,14 +235,19 @@ def _check_bad_fraction(src: Path, report: CleaningReport, rejects: list[dict],
 
 def _apply_policy(
     messages: list[dict[str, str]], meta: MetaLanguage, policy: CleaningPolicy,
-    report: CleaningReport,
+    report: CleaningReport, listed: dict[str, list],
 ) -> list[dict[str, str]] | None:
-    """The example after the meta-language policy, or None when it is dropped (counted)."""
-    if not any(meta.contains(m["content"]) for m in messages if m["role"] == "assistant"):
+    """The example after the meta-language policy, or None when it is dropped (counted; the
+    meta sentences removed go into ``listed`` with their scores)."""
+    spans = [span for m in messages if m["role"] == "assistant" for span in meta.find(m["content"])]
+    if not spans:
         return messages
     report.meta_examples += 1
     if policy.meta_language == MetaLanguagePolicy.KEEP:
         return messages
+    for span in spans:
+        entry = listed.setdefault(span.sentence, [span.score, 0])
+        entry[1] += 1
     if policy.meta_language == MetaLanguagePolicy.DROP_EXAMPLES:
         report.examples_dropped_meta += 1
         return None
@@ -250,6 +268,14 @@ def _apply_policy(
     report.meta_sentences_removed += removed
     report.sample_changes.extend(changes[: SAMPLE_CHANGES - len(report.sample_changes)])
     return result
+
+
+def _list_removed(report: CleaningReport, removed: dict[str, list]) -> None:
+    """The removed sentences, most often removed first (then by text, for a stable report)."""
+    ordered = sorted(removed.items(), key=lambda item: (-item[1][1], item[0]))
+    report.removed_sentences = [{"sentence": text, "score": score, "count": count}
+                                for text, (score, count) in ordered[:MAX_LISTED]]
+    report.removed_sentences_truncated = len(ordered) > MAX_LISTED
 
 
 def _substantive(text: str) -> bool:

@@ -257,7 +257,8 @@ def run_eval(
     answers = _generate_answers(request, questions, device, timings)
     clock = time.perf_counter()
     scorer = load_scorer(relevance_backend)
-    meta = MetaLanguage(request.extra_patterns)
+    meta = MetaLanguage(request.extra_patterns, threshold=request.meta_threshold,
+                        builtin=request.builtin_detector)
     scored = {who: _score(request, questions, got, scorer, meta) for who, got in answers.items()}
     timings["relevanceAndMetricsS"] = time.perf_counter() - clock
     metrics = {who: rows_metrics for who, (_, rows_metrics) in scored.items()}
@@ -350,17 +351,19 @@ def _report(request, questions, answers, scored, verdicts, summary, meta) -> dic
 
 
 def meta_spans(meta, text: str) -> list[dict]:
-    """Each meta-language sentence of ``text`` as {start, end, text, matches}: the whole
-    sentence (what the filter and the cleaner remove) and the phrases that flagged it."""
+    """Each meta-language sentence of ``text`` as {start, end, text, matches, score}: the whole
+    sentence (what the filter and the cleaner remove), what flagged it (a user pattern's
+    match, or the whole sentence for the classifier) and the detector's score."""
     from molting_workloads.language import split_sentences
 
     hits = meta.find(text)
     spans = []
     for sent in split_sentences(text):
-        matches = [text[h.start : h.end] for h in hits if sent.start <= h.start < sent.end]
-        if matches:
+        found = [h for h in hits if sent.start <= h.start < sent.end]
+        if found:
             spans.append({"start": sent.start, "end": sent.end, "text": sent.text,
-                          "matches": matches})
+                          "matches": [text[h.start : h.end] for h in found],
+                          "score": max(h.score for h in found)})
     return spans
 
 

@@ -1,10 +1,13 @@
-"""Meta-language: the agent-like planning talk ("I'll first…", "Let me analyze…") that the seed
-wants gone. One module owns it, so data cleaning, the evaluation metric and the serving filter
-always agree.
+"""Meta-language: the agent-like planning talk ("I'll first…", "Let me analyze…", "Searching for
+the latest guidance now.") that the seed wants gone. One module owns it, so data cleaning, the
+evaluation metric and the serving filter always agree.
 
-Stdlib only. ``split_sentences`` is a real splitter (abbreviations, decimals, initials, list
-items, quotes, newlines, code fences); ``MetaLanguage`` finds, strips and rates meta sentences;
-``StreamFilter`` does the same on a token stream, holding back only the sentence being written.
+``split_sentences`` is a real splitter (abbreviations, decimals, initials, list items, quotes,
+newlines, code fences). ``MetaLanguage`` scores each sentence with a learned classifier
+(``meta_model``: logistic regression over word, word-class and character features, weights
+shipped in the package) and with the user's extra patterns, and finds, strips and rates the
+sentences at or above its threshold; ``StreamFilter`` does the same on a token stream, holding
+back only the sentence being written. Stdlib only.
 """
 
 from __future__ import annotations
@@ -12,11 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from molting_workloads.meta_features import NORMALISE, has_cue, text_has_cue
+from molting_workloads.meta_model import MetaModel, ModelFileError, load_model
+from molting_workloads.meta_patterns import check_threshold, compile_patterns
 
 __all__ = [
-    "DEFAULT_PATTERNS",
-    "SEED_PATTERNS",
+    "CLASSIFIER",
+    "DEFAULT_THRESHOLD",
     "MetaLanguage",
+    "ModelFileError",
     "Sentence",
     "Span",
     "StreamFilter",
@@ -24,135 +34,15 @@ __all__ = [
     "split_sentences",
 ]
 
-# ------------------------------------------------------------------------------------ patterns
+DEFAULT_THRESHOLD = 0.5
+CLASSIFIER = "classifier"  # Span.pattern of a sentence the classifier flagged
 
-# The seed's Option 2 patterns, kept verbatim: they are the minimum.
-SEED_PATTERNS = (
-    r"I'll (?:start|first|begin|now)\s+(?:by|with)",
-    r"Let me (?:start|first|begin|analyze|explore)",
-    r"I'm going to",
-    r"My approach (?:is|would be)",
-)
-
-# An optional interjection before the meta clause: "Okay, let me...", "Great question! I'll...".
-_LEAD = (
-    r"^(?:(?:okay|ok|alright|all right|so|sure|great question|good question|well|hmm|right|wait|"
-    r"now|actually|first)[,!.:;]?\s+)*"
-)
-_I_WILL = r"(?:I'll|I will|I shall|I'm going to|I am going to|I'm gonna)"
-_PLAN_VERBS = (
-    r"(?:analy[sz]e|break|check|consider|examine|explore|look|review|research|investigate|think|"
-    r"outline|go through|go over|walk (?:you )?through|start|begin|plan|identify|gather|search|"
-    r"evaluate|assess|approach|tackle|answer|explain|focus|dig|figure|work (?:through|out)|"
-    r"summari[sz]e|lay out|list|cover|address|compare|need|reason|map out|unpack|"
-    r"keep (?:it|this|my answer) (?:short|brief|simple|concise))"
-)
-_ADVERB = r"(?:(?:first|firstly|now|then|next|quickly|briefly|carefully|also|just)\s+)?"
-
-# Anywhere in a sentence: a first-person plan ("I need to figure out…", "let me take a closer
-# look…") and the verbs of working on an answer.
-_I_PLAN_LEAD = (
-    r"(?:I'll|I\s+will|I\s+shall|I'm\s+(?:now\s+)?going\s+to|I\s+am\s+(?:now\s+)?going\s+to|I'm\s+gonna|"
-    r"I\s+need\s+to|I\s+should|I\s+must|I\s+have\s+to|I\s+want\s+to|I'd\s+like\s+to|I'll\s+(?:have|need)\s+to|"
-    r"let\s+me)"
-)
-_ADVERBS = (
-    r"(?:(?:first|now|then|next|also|just|quickly|carefully|briefly|again|probably|try\s+to)\s+)*"
-)
-_PROCESS = (
-    r"(?:analy[sz]e|break\s+(?:\w+\s+){0,3}?down|(?:double[-\s]?)?check|(?:re-?)?examine|explore|"
-    r"investigate|look\s+(?:at|into|over|through|up)|take\s+a\s+(?:\w+\s+)?(?:look|step\s+back)|"
-    r"rethink|(?:re)?consider|review|research|search|figure\s+out|work\s+(?:through|out)|"
-    r"go\s+(?:through|over)|identify|determine|outline|understand|gather|(?:re-?)?evaluate|"
-    r"assess|parse|unpack|reflect|tackle|approach|verify|map\s+out|re-?read|restate|scan|inspect|"
-    r"brainstorm|recall|revisit|proceed|(?:dig|dive)\s+in(?:to)?|structure|organi[sz]e|jot\s+down|note\s+down|"
-    r"pull\s+together|sketch\s+out|lay\s+out|turn\s+to|try\s+(?:a\s+different|another)\s+"
-    r"(?:approach|angle|way)|make\s+sure\s+I\s+understand)\b"
-)
-# "Let me <anything>" is the assistant narrating its work, except for these conversational uses.
-_LET_ME_NOT = (
-    r"(?!know\b|tell\b|be\b|give\b|help\b|say\b|show\b|introduce\b|add\b|remind\b|assure\b|"
-    r"guess\b|ask\b|get\s+you\b|offer\b|recommend\b|suggest\b|share\b|congratulate\b|thank\b|"
-    r"apologi[sz]e\b|in\b|out\b|go\b|down\b|finish\b|put\s+it\b)"
-)
-_TASK = r"(?:the|this|your|my|that)\s+(?:user's\s+)?(?:question|request|query|prompt|task|problem)\b"
-
-DEFAULT_PATTERNS = SEED_PATTERNS + (
-    rf"{_LEAD}{_I_WILL}\s+{_ADVERB}(?:(?:start|begin) (?:by|with)\s+)?{_PLAN_VERBS}\b",
-    rf"{_LEAD}(?:first|firstly|first of all|to begin|to start|to start with|before anything else),?\s+"
-    rf"(?:{_I_WILL}|I|let me|let's|I need to|I want to)\b",
-    rf"{_LEAD}let me {_ADVERB}(?:think|look|check|consider|explain|walk you|break|outline|go "
-    r"through|go over|review|research|figure|work|dig|examine|investigate|gather|see|search|plan|"
-    r"focus|summari[sz]e|analy[sz]e|explore|start|begin|unpack|tackle|map|lay out|reason)\b",
-    rf"{_LEAD}let(?:'s| us) {_ADVERB}(?:break (?:this|it|that|the \w+) down|think|analy[sz]e|"
-    r"explore|dive|unpack|tackle|approach|examine|consider|figure (?:this|it|that) out|work "
-    r"through|reason|walk through|go through|(?:start|begin) by (?:analy|look|think|break|consid"
-    r"|examin|review|understand|identify|explor))",
-    r"\bhere(?:'s| is) (?:my|the) (?:plan|approach|strategy|game plan|step-by-step plan|"
-    r"breakdown of how I)\b",
-    r"\bmy (?:plan|strategy|game plan|first step|next step) (?:is|would be|will be|here)\b",
-    r"^(?:step|phase) (?:\d+|one|two|three)\s*[:.)-]\s*(?:I\b|I'll|I will|let me|let's|"
-    r"(?:first,? )?(?:analy[sz]e|understand|identify|gather|research|review|break down|clarify|"
-    r"determine|parse|define|plan|read) (?:the|your|what|this|my|how|relevant|key|available|"
-    r"information|requirements))",
-    r"\b(?:to answer (?:this|your question|that|the question)|before (?:answering|I answer|"
-    r"I respond|responding|I dive in)),?\s+(?:I|I'll|I will|I need|I'm going|let me|let's|"
-    r"we need|I should)\b",
-    rf"{_LEAD}I (?:(?:need|have|want|ought) to|should|must) {_ADVERB}(?:start by |begin by )?(?:analy[sz]e|"
-    r"check|consider|examine|explore|look (?:at|into)|review|research|investigate|think|break|"
-    r"understand (?:the|your|what)|figure|gather|identify|clarify|determine|plan)\b",
-    rf"{_LEAD}(?:now|next|then|finally|after that|afterwards|once (?:that's|that is) done),? "
-    rf"(?:{_I_WILL}|let me|let's) (?:give you|provide|share|analy|check|consider|"
-    r"examine|explore|look|review|research|investigate|think|break|move on|turn|summari|outline|"
-    r"go through|walk|focus|address|wrap|explain|describe|cover|answer|discuss)",
-    r"\bas an AI(?: language model| assistant)?,? I (?:will|'ll|need|must|should) (?:first|start|"
-    r"begin|analy|break|think)",
-    rf"\b{_I_PLAN_LEAD}\s+{_ADVERBS}{_PROCESS}",
-    r"\b(?:in\s+order\s+to|to)\s+(?:answer|address|respond\s+to|tackle|solve)\s+"
-    r"(?:this|that|your|the)(?:\s+(?:question|query|request|problem|task))?,?\s+"
-    r"(?:I(?:'ll|\s+will|\s+need|\s+must|\s+should|\s+have\s+to|'m\s+going|\s+am\s+going|\s+first)"
-    r"|let\s+me|let's)\b",
-    r"\bbefore\s+(?:(?:diving|jumping|getting)|(?:we|I)\s+(?:dive|jump|get))\s+in"
-    r"(?:to\s+(?:it|this|the\s+details))?,?\s+"
-    r"(?:I|let\s+me|let's)\b",
-    r"\bhere(?:'s|\s+is)\s+(?:how|what)\s+I(?:'ll|\s+will|\s+plan\s+to|'m\s+going\s+to|"
-    r"\s+am\s+going\s+to)\s+(?:approach|tackle|answer|handle|solve|do)\b",
-    r"\bmy\s+(?:first|next|initial|final)\s+(?:step|move)\s+(?:is|will\s+be|would\s+be)\b",
-    r"\bhere(?:'s|\s+is)\s+(?:what\s+I'm\s+thinking|my\s+thinking)\b",
-    r"\bfirst\s+things\s+first,?\s+(?:I|let\s+me|let's)\b",
-    r"\bstep\s+\d+\s*[:.)\-]\s*(?:I\b|I'll|I'm|let\s+me\b|my\b)",
-    r"\bthe\s+user\s+(?:is\s+(?:asking|looking\s+for|requesting|wondering)|asks|asked|"
-    r"wants|would\s+like|seems\s+to\s+want)\b",
-    r"\bthe\s+user's\s+(?:question|query|prompt)\b",
-    r"\b(?:the|this)\s+question\s+(?:is\s+asking|asks|wants|requires\s+(?:me|us))\b",
-    r"\b(?:let's|let\s+me|I'll|I\s+will)\s+(?:think|reason|go|take\s+(?:this|it))\s+"
-    r"(?:(?:this|it)\s+(?:through\s+)?)?step\s+by\s+step\b",
-    rf"\blet\s+me\s+(?:(?:first|now|then|next|just|quickly)\s+)?{_LET_ME_NOT}[a-z]",
-    r"\b(?:what|the\s+(?:first|next|last)\s+thing)\s+I(?:'ll|\s+will|'m\s+going\s+to|"
-    r"\s+am\s+going\s+to|\s+need\s+to|\s+have\s+to|\s+want\s+to|\s+should)\s+do\b",
-    r"\bmy\s+(?:goal|aim|task|job|plan|intention|objective)\s+(?:here|now)\s+(?:is|will\s+be)\b",
-    r"\bmy\s+(?:reasoning|thought\s+process|thinking)\s+(?:goes|is|here|runs)\b",
-    r"\bI'll\s+be\s+(?:breaking|looking|going\s+through|checking|analy[sz]ing|focusing|covering|"
-    r"walking|examining|comparing|reviewing|exploring|considering)\b",
-    r"\bthinking\s+(?:about\s+)?(?:this|it)\s+(?:through|carefully|over)\b",
-    r"^(?:okay|ok|alright|all\s+right|right|now),?\s+(?:it's\s+)?time\s+to\b",
-)
-
-# Every text that a built-in pattern matches in contains one of these (the seed's patterns have
-# no \b, so their openings are listed as plain substrings).
-_TRIGGERS = (
-    r"\b(?:I|let|my|here|step|phase|users?|question|thinking|time)\b|answer|respond|"
-    r"I'll |Let me |I'm going to|My approach "
-)
-_DEFAULT_SET = frozenset(DEFAULT_PATTERNS)
-
-# One character for one, so offsets into the normalised text are offsets into the original.
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "＇": "'", "ʼ": "'",
-                         "\u00a0": " "})
-# A pattern with these can match inside a sentence but not at the same place in the whole text.
+# A user pattern with these can match inside a sentence but not at the same place in the text.
 _POSITION_SENSITIVE = ("^", "$", "\\A", "\\Z", "\\B", "(?=", "(?!", "(?<", "(?P=")
 _BACKREF = re.compile(r"\\[1-9]")
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_NEVER = re.compile(r"(?!)")
+_CLAUSE_END = re.compile(r"[:;,.!?\u2014\u2013-]\s+")
 
 # ----------------------------------------------------------------------------------- sentences
 
@@ -172,8 +62,7 @@ _NON_SPACE = re.compile(r"\S")
 _FENCE = re.compile(r"^[ \t]*```[^\n]*(?:\n.*?^[ \t]*```[ \t]*$|\n.*\Z|\Z)", re.M | re.S)
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
     """A sentence as a span of the original text: ``text == original[start:end]``.
 
     Sentences are in order, do not overlap and have no outer whitespace; everything between
@@ -278,13 +167,15 @@ def _is_list_marker(text: str, i: int) -> bool:
 
 @dataclass(frozen=True)
 class Span:
-    """One meta-language match: the matched phrase's offsets in the original text, the pattern
-    that matched and the whole sentence around it."""
+    """One meta-language sentence: offsets of what flagged it (the user pattern's match, or the
+    whole sentence for the classifier), what flagged it (the pattern's source, or
+    ``CLASSIFIER``), the whole sentence and its score (1.0 for a pattern)."""
 
     start: int
     end: int
     pattern: str
     sentence: str
+    score: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -306,19 +197,6 @@ class StripResult:
         return bool(self.removed) or self.fallback
 
 
-def _compile(source: str) -> re.Pattern[str]:
-    if not isinstance(source, str):
-        raise ValueError(f"invalid meta-language pattern {source!r}: not a string")
-    try:
-        regex = re.compile(source, re.IGNORECASE)
-    except re.error as error:
-        raise ValueError(f"invalid meta-language pattern {source!r}: {error}") from None
-    if regex.search("") is not None:
-        raise ValueError(f"invalid meta-language pattern {source!r}: it matches the empty "
-                         "string, so every sentence would count as meta-language")
-    return regex
-
-
 def _is_quoted(sentence: str, i: int) -> bool:
     """Whether offset ``i`` of a normalised sentence lies in quoted speech (a mention, not a
     use: 'She said, "Let me think."')."""
@@ -328,37 +206,68 @@ def _is_quoted(sentence: str, i: int) -> bool:
 
 
 class MetaLanguage:
-    """Finds, strips and rates meta-language with the built-in patterns plus ``extra_patterns``.
+    """Finds, strips and rates meta-language.
 
-    Patterns are compiled once and matched case-insensitively, with curly quotes read as
-    straight ones. A match inside quoted speech or a fenced code block does not count. An
-    invalid pattern raises ``ValueError`` naming it.
+    A sentence's score is 1.0 when one of ``extra_patterns`` matches it outside quoted speech,
+    else (with ``builtin``) the classifier's probability that it is meta-language; a sentence
+    is meta-language when its score is at least ``threshold``. A fenced code block never is.
+    ``builtin=False`` leaves only the patterns. ``model`` is a weights file to use instead of
+    the packaged one. An invalid pattern or threshold raises ``ValueError`` naming the field
+    (``field`` prefixes it, e.g. "serving.filter"); a missing or corrupt weights file raises
+    ``ModelFileError`` naming the file.
     """
 
-    def __init__(self, extra_patterns: Iterable[str] = (), *, builtin: bool = True) -> None:
-        sources = list(DEFAULT_PATTERNS if builtin else ()) + list(extra_patterns)
-        self.patterns: list[tuple[str, re.Pattern[str]]] = [(s, _compile(s)) for s in sources]
-        self._screen = _screen(sources)
+    def __init__(self, extra_patterns: Iterable[str] = (), *, builtin: bool = True,
+                 threshold: float = DEFAULT_THRESHOLD, model: str | Path | MetaModel | None = None,
+                 field: str = "") -> None:
+        prefix = f"{field}." if field else ""
+        self.patterns = compile_patterns(list(extra_patterns), f"{prefix}extraPatterns")
+        self.threshold = check_threshold(threshold, f"{prefix}metaThreshold")
+        self.builtin = builtin
+        if not builtin:
+            self.model = None
+        elif isinstance(model, MetaModel):
+            self.model = model
+        else:
+            self.model = load_model(str(model) if model is not None else None)
+        self._screen = _screen([s for s, _ in self.patterns])
+
+    # -- one sentence ------------------------------------------------------------------------
+
+    def score(self, sentence: str) -> float:
+        """How sure the detector is that ``sentence`` is meta-language, in [0, 1]."""
+        if sentence.startswith("```"):
+            return 0.0
+        if self.patterns:
+            norm = sentence if sentence.isascii() else sentence.translate(NORMALISE)
+            if self._pattern_hit(norm) is not None:
+                return 1.0
+        if self.model is None or not has_cue(sentence):
+            return 0.0
+        return self.model.score(sentence)
 
     def is_meta_sentence(self, sentence: str) -> bool:
-        """Whether one sentence contains meta-language."""
-        return bool(self._matches(sentence.translate(_QUOTES), first=True))
+        """Whether one sentence is meta-language (its score reaches the threshold)."""
+        return self.score(sentence) >= self.threshold
+
+    # -- texts ---------------------------------------------------------------------------------
 
     def find(self, text: str) -> list[Span]:
-        """Every pattern's first match in every meta sentence of ``text``, in order."""
-        norm = text.translate(_QUOTES)
-        if self._surely_clean(norm):
+        """Every meta sentence of ``text``, in order."""
+        if self._surely_clean(text):
             return []
-        return [Span(sent.start + s, sent.start + e, source, sent.text)
-                for sent in split_sentences(text)
-                for s, e, source in self._matches(norm[sent.start : sent.end])]
+        spans = []
+        for sent in split_sentences(text):
+            span = self._span(text, sent)
+            if span is not None:
+                spans.append(span)
+        return spans
 
     def contains(self, text: str) -> bool:
-        """Whether any sentence of ``text`` contains meta-language."""
-        norm = text.translate(_QUOTES)
-        if self._surely_clean(norm):
+        """Whether any sentence of ``text`` is meta-language."""
+        if self._surely_clean(text):
             return False
-        return any(self._matches(norm[s.start : s.end], first=True) for s in split_sentences(text))
+        return any(self.is_meta_sentence(s.text) for s in split_sentences(text))
 
     def rate(self, answers: Iterable[str]) -> float:
         """The fraction of ``answers`` that contain meta-language (0.0 for no answers)."""
@@ -371,37 +280,52 @@ class MetaLanguage:
     def strip(self, text: str) -> StripResult:
         """Remove whole meta sentences (and trim the answer's outer whitespace). Never returns
         an empty answer for a non-blank input: see ``StripResult``."""
-        norm = text.translate(_QUOTES)
-        if self._surely_clean(norm):
+        if self._surely_clean(text):
             return StripResult(text.strip())
         joiner = _Joiner()
-        kept = "".join(joiner.add(text, s, bool(self._matches(norm[s.start : s.end], first=True)))
+        kept = "".join(joiner.add(text, s, self.is_meta_sentence(s.text))
                        for s in split_sentences(text))
         if joiner.kept_any:
             return StripResult(kept, [s.text for s in joiner.removed])
         return self._fallback(joiner.removed)
 
-    def _surely_clean(self, norm_text: str) -> bool:
-        return self._screen is not None and self._screen.search(norm_text) is None
+    # -- internals -----------------------------------------------------------------------------
 
-    def _matches(self, norm_sentence: str, first: bool = False) -> list[tuple[int, int, str]]:
-        """(start, end, pattern) of each pattern's first unquoted match, sorted."""
-        if norm_sentence.startswith("```") or not self.patterns:
-            return []
-        if self._screen is not None and self._screen.search(norm_sentence) is None:
-            return []
-        hits = []
+    def _surely_clean(self, text: str) -> bool:
+        if not self.patterns:
+            return not self.builtin or not text_has_cue(text)
+        if self._screen is None:
+            return False
+        if not text.isascii():
+            text = text.translate(NORMALISE)  # the patterns are written with straight quotes
+        if self.builtin and text_has_cue(text):
+            return False
+        return self._screen.search(text) is None
+
+    def _pattern_hit(self, norm_sentence: str) -> tuple[int, int, str] | None:
+        """(start, end, source) of the first unquoted user-pattern match."""
         for source, regex in self.patterns:
             for m in regex.finditer(norm_sentence):
                 if not _is_quoted(norm_sentence, m.start()):
-                    hits.append((m.start(), m.end(), source))
-                    if first:
-                        return hits
-                    break
-        return sorted(hits)
+                    return m.start(), m.end(), source
+        return None
+
+    def _span(self, text: str, sent: Sentence) -> Span | None:
+        if sent.text.startswith("```"):
+            return None
+        if self.patterns:
+            hit = self._pattern_hit(sent.text.translate(NORMALISE))
+            if hit is not None:
+                return Span(sent.start + hit[0], sent.start + hit[1], hit[2], sent.text)
+        if self.model is None or not has_cue(sent.text):
+            return None
+        score = self.model.score(sent.text)
+        if score < self.threshold:
+            return None
+        return Span(sent.start, sent.end, CLASSIFIER, sent.text, round(score, 4))
 
     def _fallback(self, sentences: list[Sentence]) -> StripResult:
-        """Everything was meta: keep the substance after the last meta clause of the richest
+        """Everything was meta: keep the substance after the meta clause of the richest
         sentence ("Let me explain: the sky is blue…" -> "the sky is blue…"), else the longest
         sentence."""
         if not sentences:
@@ -418,38 +342,38 @@ class MetaLanguage:
         return StripResult(best, removed, fallback=True)
 
     def _after_meta(self, sentence: str) -> str:
-        hits = self._matches(sentence.translate(_QUOTES))
-        if not hits:
-            return ""
-        rest = sentence[max(e for _, e, _ in hits) :]
-        m = re.search(r"[:,;.!?-]\s*", rest)
-        rest = rest[m.end() :].strip() if m else ""
-        if len(_WORD.findall(rest)) >= 3 and not self.is_meta_sentence(rest):
-            return rest
+        """The longest tail of ``sentence`` after a clause break that is substantive (three
+        words or more) and not meta-language itself, or ""."""
+        start = 0
+        if self.patterns:
+            hit = self._pattern_hit(sentence.translate(NORMALISE))
+            if hit is not None:
+                start = hit[1]
+        for m in _CLAUSE_END.finditer(sentence, start):
+            rest = sentence[m.end() :].strip()
+            if len(_WORD.findall(rest)) >= 3 and not self.is_meta_sentence(rest):
+                return rest
         return ""
 
 
 def _screen(sources: list[str]) -> re.Pattern[str] | None:
-    """One regex that matches wherever any pattern could match, so a text (or sentence) it
-    does not match needs no further work; None when some pattern makes that unsound.
-
-    Every match of a built-in pattern contains one of the ``_TRIGGERS`` words (a unit test
-    checks this on generated matches), which is much cheaper to look for than the patterns.
-    Other patterns join with their sentence anchor dropped.
+    """One regex that matches wherever a user pattern could match, so a text it does not
+    match (and without a classifier cue, ``meta_features.text_has_cue``) needs no further
+    work; None when some pattern makes that unsound. Patterns join with their sentence anchor
+    dropped.
     """
-    loose = [_TRIGGERS]
+    loose = []
     for source in sources:
-        if source in _DEFAULT_SET:
-            continue
         body = source.removeprefix("^")  # dropping the anchor only widens what it matches
         if _BACKREF.search(body) or any(token in body for token in _POSITION_SENSITIVE):
             return None
         loose.append(f"(?:{body})")
+    if not loose:
+        return _NEVER
     try:
         return re.compile("|".join(loose), re.IGNORECASE)
     except re.error:  # e.g. an inline global flag in the middle of the alternation
         return None
-
 
 # ----------------------------------------------------------------------------------- streaming
 

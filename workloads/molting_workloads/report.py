@@ -219,6 +219,9 @@ def highlight(text: str, spans: list[dict]) -> str:
             continue
         out.append(escape(text[at:start]))
         why = "meta-language: " + ", ".join(span.get("matches", []))
+        if "score" in span:
+            why = f"meta-language (detector score {span['score']:.2f}): " + ", ".join(
+                m for m in span.get("matches", []) if m != span.get("text"))
         out.append(f'<mark title="{escape(why)}">{escape(text[start:end])}</mark>')
         at = end
     out.append(escape(text[at:]))

@@ -52,6 +52,8 @@ def eval_request(
         max_new_tokens=spec.evaluation.max_new_tokens,
         train_report=layout.train_report(name, action.revision),
         extra_patterns=meta_patterns(spec),
+        meta_threshold=spec.cleaning.meta_threshold,
+        builtin_detector=spec.cleaning.builtin_detector,
     )
 
 
@@ -77,7 +79,9 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
             RevisionEntry(revision=rev, adapter=adapters[rev], weight=weights.get(rev, 0))
             for rev in order if rev in adapters
         ],
-        filter=FilterPolicy(enabled=serving.filter.enabled, extra_patterns=meta_patterns(spec)),
+        filter=FilterPolicy(enabled=serving.filter.enabled, extra_patterns=meta_patterns(spec),
+                            meta_threshold=serving.filter.meta_threshold,
+                            builtin_detector=serving.filter.builtin_detector),
         generation=serving.generation,
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from servekit import QUESTIONS, ServedApp, delta
 
+from molting_workloads.contract.policies import FilterPolicy
 from molting_workloads.language import MetaLanguage
 
 PIN = {"x-molting-revision": "canary"}
@@ -24,7 +25,7 @@ def _ask_all(app: ServedApp, client) -> list[dict]:
 
 
 def test_filter_removes_meta_language_and_the_counters_agree(app: ServedApp, client):
-    meta = MetaLanguage()
+    meta = MetaLanguage(threshold=FilterPolicy().meta_threshold)  # what the served filter uses
     # The raw answers first: the same app with the filter off (a user_config change).
     app.apply(app.base.model_copy(update={"filter": app.base.filter.model_copy(update={"enabled": False})}))
     raw = [b["choices"][0]["message"]["content"] for b in _ask_all(app, client)]

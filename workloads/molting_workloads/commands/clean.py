@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from molting_workloads.meta_patterns import CLEANING_META_THRESHOLD
+
 # CleaningPolicy fields whose option is named differently
 _OPTIONS = {"meta_language": "policy", "extra_patterns": "extra-pattern"}
 
@@ -19,6 +21,9 @@ def clean(
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the cleaned files go."),
     policy: str = typer.Option("drop-sentences", help="drop-sentences, drop-examples or keep."),
     extra_pattern: list[str] = typer.Option([], help="Extra meta-language regex (repeatable)."),
+    meta_threshold: float = typer.Option(
+        CLEANING_META_THRESHOLD, help="Classifier threshold in (0, 1): lower removes more (recall), higher less."),
+    builtin_detector: bool = typer.Option(True, help="Use the built-in meta-language classifier."),
     dedupe: bool = typer.Option(True, help="Remove exact and normalised duplicates."),
     validation_split: float = typer.Option(0.1, help="Held-out fraction, in (0, 0.5)."),
     seed: int = typer.Option(42, help="Seed of the split."),
@@ -31,7 +36,7 @@ def clean(
     from molting_workloads.cleaning import FORMATS, DatasetLinesError, clean_dataset
     from molting_workloads.contract.errors import DatasetError
     from molting_workloads.contract.policies import CleaningPolicy
-    from molting_workloads.language import MetaLanguage
+    from molting_workloads.language import MetaLanguage, ModelFileError
 
     def fail(message: str) -> None:
         typer.echo(f"error: {message}", err=True)
@@ -40,7 +45,8 @@ def clean(
     try:
         cleaning = CleaningPolicy(meta_language=policy, extra_patterns=extra_pattern,
                                   dedupe=dedupe, validation_split=validation_split, seed=seed,
-                                  max_bad_fraction=max_bad_fraction)
+                                  max_bad_fraction=max_bad_fraction, meta_threshold=meta_threshold,
+                                  builtin_detector=builtin_detector)
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0])
@@ -49,7 +55,9 @@ def clean(
     if format not in FORMATS:
         fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
     try:
-        MetaLanguage(extra_pattern)
+        MetaLanguage(extra_pattern, threshold=meta_threshold, builtin=builtin_detector)
+    except ModelFileError as error:
+        fail(str(error))
     except ValueError as error:
         fail(f"--extra-pattern: {error}")
     try:

@@ -6,24 +6,44 @@ reads the filter and generation settings from its config.
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
 from pydantic import Field, field_validator, model_validator
 
 from molting_workloads.contract.base import WireModel, cel_rules
+from molting_workloads.meta_patterns import (
+    CLEANING_META_THRESHOLD,
+    FILTER_META_THRESHOLD,
+    compile_patterns,
+)
 
 
 def _compiles(patterns: list[str]) -> list[str]:
-    """Refuse a pattern that is not a valid regular expression, naming it."""
-    for i, pattern in enumerate(patterns):
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ValueError(
-                f"extraPatterns[{i}]: invalid regular expression {pattern!r}: {error}"
-            ) from None
+    """Refuse a pattern the detector would refuse (``meta_patterns.compile_patterns``: the very
+    check cleaning and the serving filter run), naming it."""
+    compile_patterns(patterns)
     return patterns
+
+
+def _threshold_field(default: float, leaning: str) -> float:
+    return Field(
+        default,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Decision threshold of the built-in meta-language classifier, in (0, 1): a "
+            "sentence whose probability of being meta-language is at least this counts as "
+            f"meta-language. Lower removes more (recall), higher removes less (precision); "
+            f"the default {default} leans to {leaning}."
+        ),
+    )
+
+
+def _builtin_field() -> bool:
+    return Field(
+        True,
+        description="Use the built-in meta-language classifier; false leaves only extraPatterns.",
+    )
 
 
 class MetaLanguagePolicy(str, Enum):
@@ -57,6 +77,8 @@ class CleaningPolicy(WireModel):
         max_length=64,
         description="Extra regular expressions (case-insensitive) that count as meta-language.",
     )
+    meta_threshold: float = _threshold_field(CLEANING_META_THRESHOLD, "recall")
+    builtin_detector: bool = _builtin_field()
     dedupe: bool = Field(True, description="Remove exact and normalised duplicate examples.")
 
     _patterns_compile = field_validator("extra_patterns")(_compiles)
@@ -217,6 +239,8 @@ class FilterPolicy(WireModel):
         max_length=64,
         description="Extra regular expressions (case-insensitive) that the filter removes.",
     )
+    meta_threshold: float = _threshold_field(FILTER_META_THRESHOLD, "precision")
+    builtin_detector: bool = _builtin_field()
 
     _patterns_compile = field_validator("extra_patterns")(_compiles)
 

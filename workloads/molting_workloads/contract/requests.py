@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from molting_workloads.contract.base import WireModel
-from molting_workloads.contract.policies import CleaningPolicy, GatePolicy, TrainingParams
+from molting_workloads.contract.policies import (
+    CLEANING_META_THRESHOLD,
+    CleaningPolicy,
+    GatePolicy,
+    TrainingParams,
+    _compiles,
+)
 
 
 class TrainRequest(WireModel):
@@ -44,6 +50,15 @@ class EvalRequest(WireModel):
         description="Meta-language patterns beyond the built-in ones (the spec's cleaning and "
         "filter patterns), so the metric counts what cleaning removes and the filter strips.",
     )
+    meta_threshold: float = Field(
+        CLEANING_META_THRESHOLD, gt=0.0, lt=1.0,
+        description="The meta-language metric's decision threshold (the spec's cleaning one).",
+    )
+    builtin_detector: bool = Field(
+        True, description="Count with the built-in classifier (the spec's cleaning setting)."
+    )
+
+    _patterns_compile = field_validator("extra_patterns")(_compiles)
 
 
 def read_request(path: str | Path, model: type[WireModel]) -> WireModel:

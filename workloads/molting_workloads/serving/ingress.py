@@ -75,7 +75,10 @@ class _Live:
             split=Split.of(list(weights.items())),
             adapters={r.revision: r.adapter for r in settings.revisions},
             weights=weights,
-            language=MetaLanguage(extra_patterns=tuple(settings.filter.extra_patterns)),
+            language=MetaLanguage(extra_patterns=tuple(settings.filter.extra_patterns),
+                                  threshold=settings.filter.meta_threshold,
+                                  builtin=settings.filter.builtin_detector,
+                                  field="filter"),
             fingerprint=settings_hash(settings),
         )
 
