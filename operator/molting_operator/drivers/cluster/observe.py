@@ -23,6 +23,7 @@ from molting_operator.api.status import Phase
 from molting_operator.builders import names, serve_app
 from molting_operator.drivers.cluster import cache, kube, serving
 from molting_operator.drivers.cluster.config import Context
+from molting_operator.planning.dependencies import needed_sources
 from molting_operator.planning.observed import (
     JobKind,
     JobObservation,
@@ -30,7 +31,7 @@ from molting_operator.planning.observed import (
     Observed,
     ServeObservation,
 )
-from molting_operator.planning.planner import FINAL_FAILURES, desired_revision
+from molting_operator.planning.planner import desired_revision
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.progress import parse_progress
 from molting_workloads.contract.serve_config import (
@@ -69,20 +70,10 @@ def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Obse
 def dependency_problems(ctx: Context, owner: names.Owner, model: MoltingModel) -> tuple[str, ...]:
     """ConfigMaps the spec names that the cluster lacks, seen before planning (as the local
     driver checks its files), so the planner waits instead of starting a plan that fails
-    half-way. Each is read only while the next step can need it: the dataset while a revision
-    is to be trained, the questions while one is to be trained or evaluated."""
-    spec, status = model.spec, model.status
-    desired = desired_revision(spec, model.metadata.annotations)
-    settled = {r.revision for r in (status.stable, status.candidate) if r}
-    given_up = any(h.revision == desired and h.outcome in FINAL_FAILURES for h in status.history)
-    training = (desired not in settled and not given_up) or status.phase == Phase.TRAINING
-    evaluating = training or status.phase == Phase.EVALUATING
-    problems = []
-    if training:
-        problems.append(source_problem(ctx, owner, spec.dataset, "spec.dataset"))
-    if evaluating and spec.evaluation.questions is not None:
-        problems.append(source_problem(ctx, owner, spec.evaluation.questions,
-                                       "spec.evaluation.questions"))
+    half-way. Each is read only while the next step needs it (planning.dependencies, the rule
+    the local driver follows too)."""
+    problems = [source_problem(ctx, owner, source, field)
+                for field, source in needed_sources(model.spec, model.status, model.metadata.annotations)]
     return tuple(p for p in problems if p)
 
 

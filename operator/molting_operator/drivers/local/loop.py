@@ -14,6 +14,7 @@ from pathlib import Path
 
 from molting_operator.api.resource import MoltingModel, load_resource
 from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.api.status import MoltingModelStatus
 from molting_operator.builders import requests, serve_app
 from molting_operator.drivers.local.processes import LocalJobs
 from molting_operator.drivers.local.serving import LocalServe
@@ -27,6 +28,7 @@ from molting_operator.planning.actions import (
     RunEvaluation,
     RunTraining,
 )
+from molting_operator.planning.dependencies import needed_sources
 from molting_operator.planning.observed import JobKind, JobState, Observed, ServeObservation
 from molting_operator.planning.planner import IN_PROGRESS, desired_revision, plan, timestamp
 from molting_workloads.contract.errors import MoltingError, SpecError
@@ -55,18 +57,16 @@ def localize(resource: MoltingModel, base_dir: Path) -> MoltingModelSpec:
     return spec
 
 
-def dependency_problems(spec: MoltingModelSpec) -> list[str]:
-    """What a local run cannot use: only local paths exist here."""
+def dependency_problems(spec: MoltingModelSpec, status: MoltingModelStatus,
+                        annotations: dict[str, str]) -> list[str]:
+    """What a local run cannot use: only local paths exist here. Which sources are looked at
+    is the planner's rule (planning.dependencies), as in the cluster driver."""
     problems = []
-    if spec.dataset.path is None:
-        problems.append("spec.dataset: only `path` datasets can be used by `molting up`")
-    elif not Path(spec.dataset.path).is_file():
-        problems.append(f"spec.dataset.path: {spec.dataset.path} does not exist")
-    q = spec.evaluation.questions
-    if q is not None and q.path is None:
-        problems.append("spec.evaluation.questions: only `path` can be used by `molting up`")
-    elif q is not None and not Path(q.path).is_file():
-        problems.append(f"spec.evaluation.questions.path: {q.path} does not exist")
+    for name, source in needed_sources(spec, status, annotations):
+        if source.path is None:
+            problems.append(f"{name}: only `path` can be used by `molting up`")
+        elif not Path(source.path).is_file():
+            problems.append(f"{name}.path: {source.path} does not exist")
     src = spec.base_model.source
     if src.startswith("/") and not Path(src).exists():
         problems.append(f"spec.baseModel.source: {src} does not exist")
@@ -125,7 +125,7 @@ class LocalDriver:
         return Observed(
             now=self.clock(), generation=self.resource.metadata.generation or 1,
             annotations=notes, jobs=jobs, serve=self.observe_serve(),
-            dependency_problems=tuple(dependency_problems(self.spec)),
+            dependency_problems=tuple(dependency_problems(self.spec, status, notes)),
         )
 
     def observe_serve(self) -> ServeObservation:
