@@ -106,6 +106,17 @@ def on_pass_status(record: Record, status: MoltingModelStatus) -> None:
         record.name(revision)
 
 
+def settle_local(driver: LocalDriver, record: Record, phase: str) -> None:
+    """Run until idle, then one pass more: the status then says what the app runs after the
+    last apply (as the Kopf side's next tick does)."""
+    driver.run(interval=0.05, until_idle=True, timeout=60,
+               on_pass=lambda plan: on_pass_status(record, plan.status))
+    status = driver.reconcile_once().status
+    on_pass_status(record, status)
+    assert status.phase.value == phase, status.message
+    record.settled(status)
+
+
 def run_local(tmp_path: Path) -> tuple:
     data = tmp_path / "data.jsonl"
     data.write_text('{"prompt": "hi", "completion": "hello there"}\n')
@@ -113,10 +124,6 @@ def run_local(tmp_path: Path) -> tuple:
     record = Record()
     driver = LocalDriver(resource, state, serve, jobs=LocalJobs(command=FAKE), clock=Clock())
     lr = GOOD_LR
-
-    def on_pass(plan) -> None:
-        on_pass_status(record, plan.status)
-
     try:
         for change, settles in SCENARIO:
             if "lr" in change:
@@ -124,13 +131,7 @@ def run_local(tmp_path: Path) -> tuple:
                 resource.write_text(yaml.safe_dump(local_spec(data, lr)))
             else:
                 state.annotate("demo", ROLLBACK_ANNOTATION)
-            driver.run(interval=0.05, until_idle=True, timeout=60, on_pass=on_pass)
-            # One pass more: the status then says what the app runs after the last apply (as
-            # the Kopf side's next tick does).
-            status = driver.reconcile_once().status
-            on_pass_status(record, status)
-            assert status.phase.value == settles, status.message
-            record.settled(status)
+            settle_local(driver, record, settles)
     finally:
         driver.shutdown()
     record.splits = [record.split(w) for w in serve.history]
@@ -190,6 +191,12 @@ async def run_kopf(cluster, operator_factory, serve) -> tuple:
             record.settled(await eventually(settled, timeout=30, what=f"step {step}: {settles}"))
     finally:
         player.cancel()
+    from_history(cluster, record)
+    return record.result()
+
+
+def from_history(cluster, record: Record) -> None:
+    """The phases and the splits the model and its RayService went through, every version."""
     for version in cluster.history(MODELS, "mm"):
         status = version.get("status") or {}
         if status.get("phase"):
@@ -198,7 +205,6 @@ async def run_kopf(cluster, operator_factory, serve) -> tuple:
                 record.name(entry["revision"])
     record.splits = [record.split(weights_of(yaml.safe_load(v["spec"]["serveConfigV2"]), "mm") or {})
                      for v in cluster.history(RAYSERVICES, "mm")]
-    return record.result()
 
 
 def serve_weights(cluster) -> dict[str, int]:
@@ -242,19 +248,9 @@ def run_local_freeze(tmp_path: Path) -> tuple:
         spec = local_spec(data, lr, questions if with_questions else None, FREEZE_STEPS)
         resource.write_text(yaml.safe_dump(spec))
 
-    def on_pass(plan) -> None:
-        on_pass_status(record, plan.status)
-
-    def settle(phase: str) -> None:
-        driver.run(interval=0.05, until_idle=True, timeout=60, on_pass=on_pass)
-        status = driver.reconcile_once().status
-        on_pass_status(record, status)
-        assert status.phase.value == phase, status.message
-        record.settled(status)
-
     try:
         write(GOOD_LR)
-        settle("Serving")
+        settle_local(driver, record, "Serving")
         write(NEXT_LR)
         status = None
         for _ in range(200):  # to the pass that starts the canary
@@ -270,7 +266,7 @@ def run_local_freeze(tmp_path: Path) -> tuple:
             on_pass_status(record, status)
             frozen.append(frozen_state(record, status))
         questions.write_text(QUESTIONS)
-        settle("Serving")
+        settle_local(driver, record, "Serving")
     finally:
         driver.shutdown()
     record.splits = [record.split(w) for w in serve.history]
@@ -331,14 +327,7 @@ async def run_kopf_freeze(cluster, operator_factory, serve) -> tuple:
         await settle("Serving", before)
     finally:
         player.cancel()
-    for version in cluster.history(MODELS, "mm"):
-        status = version.get("status") or {}
-        if status.get("phase"):
-            record.phases.append(status["phase"])
-            for entry in status.get("traffic") or []:
-                record.name(entry["revision"])
-    record.splits = [record.split(weights_of(yaml.safe_load(v["spec"]["serveConfigV2"]), "mm") or {})
-                     for v in cluster.history(RAYSERVICES, "mm")]
+    from_history(cluster, record)
     return (*record.result(), _dedupe(frozen))
 
 
