@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from molting_operator.api.resource import parse_resource
 from molting_operator.api.spec import MoltingModelSpec
-from molting_operator.builders import jobs, names, rayservice
-from molting_operator.planning import requests
+from molting_operator.builders import jobs, names, rayservice, serve_app
 from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
 from molting_operator.planning.observed import JobKind
 from molting_workloads.contract.serve_config import to_ray_service_yaml
@@ -74,7 +73,7 @@ def built() -> dict[str, dict[str, Any]]:
     owner = owner_of(model)
     train_cm, train_job = jobs.build_training(owner, model.spec, REVISION, DEFAULTS)
     eval_cm, eval_job = jobs.build_evaluation(owner, model.spec, evaluation_action(model), DEFAULTS)
-    config = requests.serve_app_config(owner.name, model.spec, traffic(model, {STABLE: 80, REVISION: 20}))
+    config = serve_app.serve_app_config(owner.name, model.spec, traffic(model, {STABLE: 80, REVISION: 20}))
     ray = rayservice.build_ray_service(owner, model.spec, to_ray_service_yaml(config), DEFAULTS)
     return {
         "train-request-configmap": train_cm, "train-job": train_job,
@@ -208,7 +207,7 @@ def test_evaluation_without_questions_reads_the_candidates_validation_split():
 def test_the_ray_cluster_does_not_change_with_the_traffic_split():
     model = load_model()
     owner = owner_of(model)
-    configs = [requests.serve_app_config(owner.name, model.spec, traffic(model, split))
+    configs = [serve_app.serve_app_config(owner.name, model.spec, traffic(model, split))
                for split in ({STABLE: 100}, {STABLE: 90, REVISION: 10}, {REVISION: 100})]
     services = [rayservice.build_ray_service(owner, model.spec, to_ray_service_yaml(c), DEFAULTS)
                 for c in configs]
@@ -229,7 +228,7 @@ def generator_of(spec: MoltingModelSpec) -> tuple[dict[str, Any], dict[str, Any]
     cluster = rayservice.build_cluster_config(spec, DEFAULTS)
     pod = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]
     action = ApplyTraffic(weights=(("r1", 100),), adapters=(("r1", "/artifacts/m/r1/adapter"),))
-    serve = yaml.safe_load(to_ray_service_yaml(requests.serve_app_config("m", spec, action)))
+    serve = yaml.safe_load(to_ray_service_yaml(serve_app.serve_app_config("m", spec, action)))
     generator = next(d for d in serve["applications"][0]["deployments"] if d["name"] == "Generator")
     return pod, generator["ray_actor_options"]
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from molting_workloads.contract.patterns import CLEANING_META_THRESHOLD, FILTER_META_THRESHOLD
 from molting_workloads.language import MetaLanguage, ModelFileError
 from molting_workloads.meta_eval import score_answers, score_sentences
 from molting_workloads.meta_features import has_cue
 from molting_workloads.meta_model import MetaModel, load_model
-from molting_workloads.meta_patterns import CLEANING_META_THRESHOLD, FILTER_META_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

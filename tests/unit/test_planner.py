@@ -568,16 +568,30 @@ def test_an_ungated_candidate_is_never_loadable_by_the_serve_app() -> None:
 
 
 def test_a_serving_spec_edit_is_re_applied_without_retraining() -> None:
-    from molting_operator.planning.planner import serving_fingerprint
+    """The driver reports the settings hash of the config it wrote and the one the spec builds
+    now for the same split (builders.serve_app): an edit of the filter, replicas or generation
+    settings changes the second, and the planner applies the traffic again."""
+    from molting_operator.builders import serve_app
+    from molting_workloads.contract.serve_config import settings_hash
 
     spec = make_spec()
     status, rev = serving_one(spec)
-    same = served({rev: 100}, fingerprint=serving_fingerprint(spec))
-    assert kinds(plan(spec, status, observe(serve=same)).actions) == []
+    written = serve_app.serve_app_config("m", spec, ApplyTraffic(((rev, 100),),
+                                                                 ((rev, status.stable.adapter),)))
+
+    def seen(now: MoltingModelSpec) -> ServeObservation:
+        return served({rev: 100}, fingerprint=settings_hash(written),
+                      spec_fingerprint=serve_app.spec_fingerprint("m", now, written.revisions))
+
+    assert kinds(plan(spec, status, observe(serve=seen(spec))).actions) == []
     edited = spec.model_copy(deep=True)
     edited.serving.filter.enabled = False
-    p = plan(edited, status, observe(serve=same))
+    p = plan(edited, status, observe(serve=seen(edited)))
     assert kinds(p.actions) == ["ApplyTraffic"]
-    assert p.actions[0].fingerprint == serving_fingerprint(edited) != serving_fingerprint(spec)
-    unknown = served({rev: 100}, fingerprint=None)  # a driver that cannot tell
+    assert serve_app.serve_app_config("m", edited, p.actions[0]).filter.enabled is False
+    for key, value in (("replicas", 3), ("generation", {"temperature": 0.1})):
+        other = MoltingModelSpec.model_validate({**spec.to_wire(), "serving": {
+            **spec.serving.to_wire(), key: value}})
+        assert kinds(plan(other, status, observe(serve=seen(other))).actions) == ["ApplyTraffic"]
+    unknown = served({rev: 100})  # a driver that cannot tell
     assert kinds(plan(edited, status, observe(serve=unknown)).actions) == []

@@ -7,9 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.builders.requests import eval_request, train_request
+from molting_operator.builders.serve_app import serve_app_config
 from molting_operator.drivers.local.serving import LocalServe
 from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
-from molting_operator.planning.requests import eval_request, serve_app_config, train_request
 from molting_workloads.contract.layout import Layout
 
 SPEC = MoltingModelSpec.model_validate({

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from molting_workloads.contract.patterns import check_threshold, compile_patterns
 from molting_workloads.meta_features import NORMALISE, has_cue, text_has_cue
 from molting_workloads.meta_model import MetaModel, ModelFileError, load_model
-from molting_workloads.meta_patterns import check_threshold, compile_patterns
 
 __all__ = [
     "CLASSIFIER",

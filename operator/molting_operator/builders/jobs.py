@@ -14,8 +14,7 @@ from typing import Any
 import yaml
 
 from molting_operator.api.spec import DataSource, MoltingModelSpec
-from molting_operator.builders import names
-from molting_operator.planning import requests
+from molting_operator.builders import names, requests
 from molting_operator.planning.actions import RunEvaluation
 from molting_operator.planning.observed import JobKind
 from molting_workloads.contract.base import WireModel

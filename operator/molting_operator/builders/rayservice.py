@@ -22,7 +22,8 @@ DASHBOARD_PORT = 8265
 # The fingerprint of the rayClusterConfig the operator last wrote: the driver rewrites the
 # cluster only when this changes (a spec edit), never because KubeRay defaulted a field.
 CLUSTER_HASH_ANNOTATION = "molting.dev/cluster-config-hash"
-# The serving spec the serveConfigV2 was built from (planner.serving_fingerprint).
+# The settings hash of the serveConfigV2 written (serve_config.settings_hash, also inside it):
+# what the app's /stats reports once it runs that config, for a person or a tool to compare.
 SERVING_FINGERPRINT_ANNOTATION = "molting.dev/serving-fingerprint"
 
 

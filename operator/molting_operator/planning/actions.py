@@ -34,13 +34,11 @@ class CancelJobs:
 @dataclass(frozen=True)
 class ApplyTraffic:
     """Make the Serve app serve these weights (they sum to 100). ``adapters`` maps every known
-    revision (the weighted ones, and the previous at weight 0) to its adapter location."""
+    revision (the weighted ones, and the previous at weight 0) to its adapter location. The
+    driver builds the Serve config from it and the spec (builders.serve_app)."""
 
     weights: tuple[tuple[str, int], ...]
     adapters: tuple[tuple[str, str], ...]
-    # The serving spec this config comes from (planner.serving_fingerprint); the driver records
-    # it with the app, so an edit of the filter, replicas or generation settings is re-applied.
-    fingerprint: str = ""
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.weights)

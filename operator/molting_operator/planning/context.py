@@ -6,8 +6,6 @@ Pure, as the whole planner is.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -71,13 +69,6 @@ def split(stable: str, candidate: str | None = None, weight: int = 0) -> list[Tr
     return [t for t in entries if t.weight > 0] or [TrafficEntry(revision=stable, weight=100)]
 
 
-def serving_fingerprint(spec: MoltingModelSpec) -> str:
-    """What, besides the split, shapes the Serve app: the base model and spec.serving."""
-    payload = {"base": spec.base_model.to_wire(), "serving": spec.serving.to_wire()}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 def adapters(st: MoltingModelStatus) -> dict[str, str]:
     """Adapters the Serve app may load: stable, previous, and the candidate only once its gates
     passed (a request pinned by header must never reach an ungated revision)."""
@@ -93,8 +84,7 @@ def apply_traffic(ctx: PlanContext) -> None:
     st.canary_weight = st.canary.weight if st.canary else None
     # Every known adapter travels along (previous at weight 0): a rollback is then a weight
     # change only, and a request pinned to any of them is served.
-    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters(st).items())),
-                                    fingerprint=serving_fingerprint(ctx.spec)))
+    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters(st).items()))))
 
 
 def wanted_split(ctx: PlanContext) -> dict[str, int]:
@@ -102,10 +92,19 @@ def wanted_split(ctx: PlanContext) -> dict[str, int]:
 
 
 def runs_split(ctx: PlanContext) -> bool:
-    """Whether the app itself reports that it runs the status's traffic."""
+    """Whether the app itself reports that it runs the status's traffic, with the settings of
+    the config last written when both are known (its /stats settings hash)."""
     serve = ctx.observed.serve
     wanted = wanted_split(ctx)
-    return bool(wanted) and serve is not None and serve.running == wanted
+    return bool(wanted) and serve is not None and serve.running == wanted and serve.runs_written
+
+
+def stale(ctx: PlanContext) -> bool:
+    """Whether the config last written is not what the spec builds now for its split (a serving
+    edit); False when the driver cannot tell."""
+    serve = ctx.observed.serve
+    return (serve is not None and serve.fingerprint is not None
+            and serve.spec_fingerprint is not None and serve.fingerprint != serve.spec_fingerprint)
 
 
 def not_running(ctx: PlanContext) -> str:
@@ -113,5 +112,8 @@ def not_running(ctx: PlanContext) -> str:
     if serve is None or serve.running is None:
         why = (serve.not_running or serve.error) if serve else None
         return f"the Serve app does not answer yet ({why})" if why else "the Serve app does not answer yet"
+    if serve.running == wanted_split(ctx) and not serve.runs_written:
+        return (f"the Serve app runs settings {serve.stats.settings_hash}, not yet the written "
+                f"{serve.fingerprint}")
     now = ", ".join(f"{r} {w}%" for r, w in sorted(serve.running.items())) or "nothing"
     return f"the Serve app still runs {now}" + (f" ({serve.not_running})" if serve.not_running else "")

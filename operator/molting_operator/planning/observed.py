@@ -41,21 +41,30 @@ class JobObservation:
 
 @dataclass(frozen=True)
 class ServeObservation:
-    """The Serve app as seen by the driver. ``applied`` is the traffic it currently serves
-    ({revision: weight}), or None when unknown/absent; ``stats`` the live per-revision counters;
-    ``fingerprint`` the serving spec it was configured from, None when the driver cannot tell.
-    A model is only serving when ``running`` equals its traffic: a written config is not an
-    app that runs it."""
+    """The Serve app as seen by the driver. ``applied`` is the traffic its written config
+    says ({revision: weight}), or None when unknown/absent; ``stats`` the live per-revision
+    counters. ``fingerprint`` is the settings hash of the config last written and
+    ``spec_fingerprint`` the one the spec builds now for the same split (builders.serve_app),
+    both None when the driver cannot tell: they differ after a serving edit. A model is only
+    serving when ``running`` equals its traffic and the app reports the written settings hash:
+    a written config is not an app that runs it."""
 
     reachable: bool
     applied: dict[str, int] | None = None
     stats: AppStats | None = None
     error: str | None = None
     fingerprint: str | None = None
+    spec_fingerprint: str | None = None
     # The split the app itself reports it runs (its /stats), None when it did not answer; and
     # why it does not run the wanted one, when the driver can tell (KubeRay's status).
     running: dict[str, int] | None = None
     not_running: str | None = None
+
+    @property
+    def runs_written(self) -> bool:
+        """The app's /stats settings hash is the written config's (True when either is unknown)."""
+        running = self.stats.settings_hash if self.stats else None
+        return running is None or self.fingerprint is None or running == self.fingerprint
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,8 @@ from molting_operator.planning.context import (
     apply_traffic,
     not_running,
     runs_split,
-    serving_fingerprint,
     split,
+    stale,
     timestamp,
     wanted_split,
 )
@@ -61,8 +61,7 @@ from molting_workloads.contract import gates
 from molting_workloads.contract.summaries import EvalSummary, TrainSummary
 
 __all__ = [  # what the drivers and tests import from here
-    "FINAL_FAILURES", "IN_PROGRESS", "Plan", "desired_revision", "plan", "serving_fingerprint",
-    "timestamp",
+    "FINAL_FAILURES", "IN_PROGRESS", "Plan", "desired_revision", "plan", "timestamp",
 ]
 
 IN_PROGRESS = (Phase.TRAINING, Phase.EVALUATING, Phase.CANARY)
@@ -301,10 +300,8 @@ def _ensure_traffic(ctx: PlanContext) -> None:
     serve = ctx.observed.serve
     if not ctx.status.traffic or serve is None:
         return
-    wanted = wanted_split(ctx)
-    stale = serve.fingerprint is not None and serve.fingerprint != serving_fingerprint(ctx.spec)
-    if (serve.applied != wanted or stale) and not any(isinstance(a, ApplyTraffic)
-                                                      for a in ctx.actions):
+    if (serve.applied != wanted_split(ctx) or stale(ctx)) and not any(
+            isinstance(a, ApplyTraffic) for a in ctx.actions):
         apply_traffic(ctx)
 
 

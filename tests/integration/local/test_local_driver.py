@@ -30,23 +30,23 @@ class FakeServe:
         self.applied: dict[str, dict[str, int]] = {}
         self.history: list[dict[str, int]] = []
         self.configs: list = []
-        self.fingerprints: dict[str, str | None] = {}
         self.probes: list[str] = []
         self.started_here = False
 
-    def apply(self, cfg, fingerprint: str | None = None) -> None:
+    def apply(self, cfg) -> None:
         self.applied[cfg.name] = {r.revision: r.weight for r in cfg.revisions if r.weight}
         self.history.append(self.applied[cfg.name])
         self.configs.append(cfg)
-        self.fingerprints[cfg.name] = fingerprint
+
+    def written(self, name: str):
+        return next((c for c in reversed(self.configs) if c.name == name), None)
 
     def observe(self, name: str) -> ServeObservation:
         """A revision has traffic to analyse once it was probed or carries most of the users."""
         weights = self.applied.get(name)
         stats = AppStats(revisions=[RevisionStats(revision=r, weight=w, user=Counters(
             requests=50 if r in self.probes or w >= 50 else 0)) for r, w in (weights or {}).items()])
-        return ServeObservation(True, weights, stats, fingerprint=self.fingerprints.get(name),
-                                running=weights)
+        return ServeObservation(True, weights, stats, running=weights)
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:
         self.probes.append(revision)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from molting_workloads.meta_patterns import CLEANING_META_THRESHOLD
+from molting_workloads.contract.patterns import CLEANING_META_THRESHOLD
 
 # CleaningPolicy fields whose option is named differently
 _OPTIONS = {"meta_language": "policy", "extra_patterns": "extra-pattern"}

@@ -57,8 +57,9 @@ class AppStats(WireModel):
     ingress_p99_ms: float | None = None
     settings_hash: str | None = Field(
         None,
-        description="Fingerprint of the settings the ingress runs (serve_config.settings_hash): "
-        "equal to the applied config's once its reconfigure has landed.",
+        description="The fingerprint of the app config the ingress runs (serve_config."
+        "settings_hash, carried in its settings): equal to the applied config's once its "
+        "reconfigure has landed.",
     )
 
     def of(self, revision: str) -> RevisionStats | None:

@@ -11,7 +11,7 @@ from enum import Enum
 from pydantic import Field, field_validator, model_validator
 
 from molting_workloads.contract.base import WireModel, cel_rules
-from molting_workloads.meta_patterns import (
+from molting_workloads.contract.patterns import (
     CLEANING_META_THRESHOLD,
     FILTER_META_THRESHOLD,
     compile_patterns,

@@ -165,6 +165,11 @@ class IngressSettings(WireModel):
     probe_label_header: str = "x-molting-probe"
     max_prompt_chars: int = 16000
     max_tokens_limit: int = 2048
+    settings_hash: str | None = Field(
+        None, description="settings_hash of the whole app config this came from; the Ingress "
+        "reports it on /stats, so it says which config the app runs, replicas and base model "
+        "included.",
+    )
 
 
 def validate_config(data: Any, source: str = "serve config") -> ServeAppConfig:
@@ -220,13 +225,16 @@ def build_ingress_settings(cfg: ServeAppConfig) -> IngressSettings:
         probe_label_header=cfg.probe_label_header,
         max_prompt_chars=cfg.max_prompt_chars,
         max_tokens_limit=cfg.max_tokens_limit,
+        settings_hash=settings_hash(cfg),
     )
 
 
-def settings_hash(settings: IngressSettings) -> str:
-    """A short fingerprint of the ingress settings; /stats reports the one it runs, so a
-    caller can tell when a reconfigure has reached the ingress."""
-    text = json.dumps(settings.to_wire(), sort_keys=True, separators=(",", ":"))
+def settings_hash(cfg: ServeAppConfig) -> str:
+    """The one fingerprint of a Serve app config: everything that shapes the app (the split, the
+    filter, generation, replicas, resources, the base model). It travels in the Ingress's
+    user_config and the Ingress reports it on /stats, so the app itself says which config it
+    runs; the operator compares it with what the spec builds now."""
+    text = json.dumps(cfg.to_wire(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -277,14 +285,33 @@ def to_ray_service_yaml(cfg: ServeAppConfig) -> str:
     return yaml.safe_dump(build_serve_config(cfg), sort_keys=False, default_flow_style=False)
 
 
-def weights_of(config: dict, app: str) -> dict[str, int] | None:
-    """The traffic split inside a Serve config (the Ingress's user_config), if the app is there:
-    the reader of what ``build_serve_config`` writes."""
+def _ingress_user_config(config: dict, app: str) -> dict | None:
     for entry in config.get("applications") or []:
         if entry.get("name") != app:
             continue
         for deployment in entry.get("deployments") or []:
             if deployment.get("name") == INGRESS:
-                revisions = (deployment.get("user_config") or {}).get("revisions") or []
-                return {r["revision"]: int(r.get("weight", 0)) for r in revisions if r.get("weight")}
+                return deployment.get("user_config") or {}
     return None
+
+
+def weights_of(config: dict, app: str) -> dict[str, int] | None:
+    """The traffic split inside a Serve config (the Ingress's user_config), if the app is there:
+    the reader of what ``build_serve_config`` writes."""
+    user_config = _ingress_user_config(config, app)
+    if user_config is None:
+        return None
+    revisions = user_config.get("revisions") or []
+    return {r["revision"]: int(r.get("weight", 0)) for r in revisions if r.get("weight")}
+
+
+def ingress_settings_of(config: dict, app: str) -> IngressSettings | None:
+    """The Ingress's settings inside a Serve config (its revisions, adapters and settings_hash),
+    None when the app is not there or they are not settings this version writes."""
+    user_config = _ingress_user_config(config, app)
+    if user_config is None:
+        return None
+    try:
+        return IngressSettings.model_validate(user_config)
+    except ValidationError:
+        return None

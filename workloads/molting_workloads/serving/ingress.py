@@ -25,12 +25,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molting_workloads.contract.serve_admin import API_KEY_ENV
-from molting_workloads.contract.serve_config import (
-    INGRESS,
-    AppArgs,
-    IngressSettings,
-    settings_hash,
-)
+from molting_workloads.contract.serve_config import INGRESS, AppArgs, IngressSettings
 from molting_workloads.language import MetaLanguage, StreamFilter
 from molting_workloads.serving import openai_types, streaming
 from molting_workloads.serving.openai_types import ApiError, ChatCompletionRequest
@@ -65,7 +60,7 @@ class _Live:
     adapters: dict[str, str]  # revision -> adapter path, every configured revision
     weights: dict[str, int]
     language: MetaLanguage
-    fingerprint: str  # serve_config.settings_hash of ``settings``
+    fingerprint: str | None  # the config's serve_config.settings_hash, as ``settings`` carry it
 
     @classmethod
     def build(cls, settings: IngressSettings) -> _Live:
@@ -79,7 +74,7 @@ class _Live:
                                   threshold=settings.filter.meta_threshold,
                                   builtin=settings.filter.builtin_detector,
                                   field="filter"),
-            fingerprint=settings_hash(settings),
+            fingerprint=settings.settings_hash,
         )
 
 

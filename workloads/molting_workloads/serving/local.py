@@ -25,7 +25,6 @@ from molting_workloads.contract.serve_admin import (
 )
 from molting_workloads.contract.serve_config import (
     ServeAppConfig,
-    build_ingress_settings,
     build_serve_config,
     settings_hash,
 )
@@ -117,7 +116,7 @@ def deploy(cfg: ServeAppConfig, *, http_port: int | None = None, timeout_s: floa
         since = time.time()
         admin.apply(config)
         admin.wait_running(cfg.name, timeout_s=timeout_s, since=since)
-        admin.wait_applied(base_url, settings_hash(build_ingress_settings(cfg)), timeout_s=timeout_s)
+        admin.wait_applied(base_url, settings_hash(cfg), timeout_s=timeout_s)
     logger.info("deployed %s at %s (weights %s)", cfg.name, base_url, cfg.weights())
     return base_url
 

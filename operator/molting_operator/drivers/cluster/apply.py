@@ -17,10 +17,9 @@ import kopf
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.api.status import MoltingModelStatus
-from molting_operator.builders import jobs, names, rayservice
+from molting_operator.builders import jobs, names, rayservice, serve_app
 from molting_operator.drivers.cluster import cache, kube, serving
 from molting_operator.drivers.cluster.config import Context
-from molting_operator.planning import requests
 from molting_operator.planning.actions import (
     Action,
     ApplyTraffic,
@@ -32,7 +31,11 @@ from molting_operator.planning.actions import (
 )
 from molting_operator.planning.observed import JobKind
 from molting_workloads.contract.questions import questions_in_text
-from molting_workloads.contract.serve_config import build_serve_config, to_ray_service_yaml
+from molting_workloads.contract.serve_config import (
+    build_serve_config,
+    settings_hash,
+    to_ray_service_yaml,
+)
 
 PROBE_QUESTIONS = 8
 # Asked of a candidate when the spec names no question file the operator can read.
@@ -144,7 +147,8 @@ def apply_traffic(
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> None:
     """Through the Serve REST API with spec.serving.rayAddress, else into the RayService."""
-    config = requests.serve_app_config(owner.name, spec, action)
+    config = serve_app.serve_app_config(owner.name, spec, action)
+    fingerprint = settings_hash(config)
     split = ", ".join(f"{rev} {weight}%" for rev, weight in action.weights)
     if spec.serving.ray_address:
         ctx.serve.apply(serving.ServeTarget.of(owner, spec), build_serve_config(config))
@@ -168,15 +172,15 @@ def apply_traffic(
     except kube.ApiError as error:
         if error.status != 404:
             raise
-        _create_ray_service(ctx, owner, spec, serve_yaml, action.fingerprint)
+        _create_ray_service(ctx, owner, spec, serve_yaml, fingerprint)
         logger.info("Created RayService %s serving %s", name, split)
         return
     patch: dict = {}
     notes = (current.get("metadata") or {}).get("annotations") or {}
     if (current.get("spec") or {}).get("serveConfigV2") != serve_yaml:
         patch["spec"] = {"serveConfigV2": serve_yaml}
-    if action.fingerprint and notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION) != action.fingerprint:
-        patch["metadata"] = {"annotations": {rayservice.SERVING_FINGERPRINT_ANNOTATION: action.fingerprint}}
+    if notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION) != fingerprint:
+        patch["metadata"] = {"annotations": {rayservice.SERVING_FINGERPRINT_ANNOTATION: fingerprint}}
     if spec.serving.ray_service.create:
         # A spec edit (replicas, GPUs, scheduling) changes the cluster: rewrite it, once.
         cluster = rayservice.build_cluster_config(spec, ctx.config.defaults)

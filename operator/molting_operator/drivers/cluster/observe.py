@@ -20,9 +20,10 @@ import yaml
 from molting_operator.api.resource import MoltingModel
 from molting_operator.api.spec import DataSource
 from molting_operator.api.status import Phase
-from molting_operator.builders import names, rayservice
+from molting_operator.builders import names, serve_app
 from molting_operator.drivers.cluster import cache, kube, serving
 from molting_operator.drivers.cluster.config import Context
+from molting_operator.planning.dependencies import needed_sources
 from molting_operator.planning.observed import (
     JobKind,
     JobObservation,
@@ -30,10 +31,14 @@ from molting_operator.planning.observed import (
     Observed,
     ServeObservation,
 )
-from molting_operator.planning.planner import FINAL_FAILURES, desired_revision
+from molting_operator.planning.planner import desired_revision
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.progress import parse_progress
-from molting_workloads.contract.serve_config import weights_of
+from molting_workloads.contract.serve_config import (
+    IngressSettings,
+    ingress_settings_of,
+    weights_of,
+)
 from molting_workloads.contract.summaries import read_summary
 
 logger = logging.getLogger(__name__)
@@ -65,20 +70,10 @@ def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Obse
 def dependency_problems(ctx: Context, owner: names.Owner, model: MoltingModel) -> tuple[str, ...]:
     """ConfigMaps the spec names that the cluster lacks, seen before planning (as the local
     driver checks its files), so the planner waits instead of starting a plan that fails
-    half-way. Each is read only while the next step can need it: the dataset while a revision
-    is to be trained, the questions while one is to be trained or evaluated."""
-    spec, status = model.spec, model.status
-    desired = desired_revision(spec, model.metadata.annotations)
-    settled = {r.revision for r in (status.stable, status.candidate) if r}
-    given_up = any(h.revision == desired and h.outcome in FINAL_FAILURES for h in status.history)
-    training = (desired not in settled and not given_up) or status.phase == Phase.TRAINING
-    evaluating = training or status.phase == Phase.EVALUATING
-    problems = []
-    if training:
-        problems.append(source_problem(ctx, owner, spec.dataset, "spec.dataset"))
-    if evaluating and spec.evaluation.questions is not None:
-        problems.append(source_problem(ctx, owner, spec.evaluation.questions,
-                                       "spec.evaluation.questions"))
+    half-way. Each is read only while the next step needs it (planning.dependencies, the rule
+    the local driver follows too)."""
+    problems = [source_problem(ctx, owner, source, field)
+                for field, source in needed_sources(model.spec, model.status, model.metadata.annotations)]
     return tuple(p for p in problems if p)
 
 
@@ -235,19 +230,22 @@ def observe_serve(ctx: Context, owner: names.Owner, model: MoltingModel) -> Serv
             applied = ctx.serve.deployed_weights(target)
         except ServeConfigError as error:
             return ServeObservation(reachable=False, error=f"Ray at {target.dashboard}: {error}")
-        fingerprint = None  # a shared Ray's config carries none: only the split is compared
+        written = None  # a shared Ray's config is not read back: only the split is compared
     else:
-        applied = _ray_service_weights(ctx, owner, model)
+        applied, written = _written(ctx, owner, model)
         if applied is None:
             return ServeObservation(reachable=False, error="the RayService does not exist yet")
-        fingerprint = _ray_service_fingerprint(ctx, owner, model)
         why = kuberay_problem(_ray_service(ctx, owner, model) or {}, owner.name)
     stats = ctx.serve.stats(target)
     running = {r.revision: r.weight for r in stats.revisions if r.weight} if stats else None
     if stats is None and why is None:
         why = f"no answer from {target.base_url}/stats"
-    return ServeObservation(reachable=True, applied=applied, stats=stats, fingerprint=fingerprint,
-                            running=running, not_running=why)
+    return ServeObservation(
+        reachable=True, applied=applied, stats=stats, running=running, not_running=why,
+        fingerprint=written.settings_hash if written else None,
+        spec_fingerprint=(serve_app.spec_fingerprint(owner.name, model.spec, written.revisions)
+                          if written else None),
+    )
 
 
 def kuberay_problem(body: dict[str, Any], app: str) -> str | None:
@@ -272,20 +270,18 @@ def _ray_service(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict 
     return ctx.children.get(cache.RAYSERVICES, owner.namespace, name)
 
 
-def _ray_service_fingerprint(ctx: Context, owner: names.Owner, model: MoltingModel) -> str | None:
-    """The serving spec the RayService's config was built from (an annotation we write)."""
-    body = _ray_service(ctx, owner, model) or {}
-    notes = (body.get("metadata") or {}).get("annotations") or {}
-    return notes.get(rayservice.SERVING_FINGERPRINT_ANNOTATION)
-
-
-def _ray_service_weights(ctx: Context, owner: names.Owner, model: MoltingModel) -> dict | None:
-    """The split in the RayService's serveConfigV2 (KubeRay applies it in place)."""
+def _written(ctx: Context, owner: names.Owner, model: MoltingModel
+             ) -> tuple[dict[str, int] | None, IngressSettings | None]:
+    """The split in the RayService's serveConfigV2 (KubeRay applies it in place) and its Ingress
+    settings (the adapters and the settings hash of the config written); (None, None) when the
+    RayService was not seen (yet): apply.py reads the API before it creates or patches."""
     body = _ray_service(ctx, owner, model)
     if body is None:
-        return None  # not seen (yet): apply.py reads the API before it creates or patches
+        return None, None
     try:
         config = yaml.safe_load((body.get("spec") or {}).get("serveConfigV2") or "") or {}
     except yaml.YAMLError:
-        return {}
-    return weights_of(config, owner.name) or {}
+        return {}, None
+    if not isinstance(config, dict):
+        return {}, None
+    return weights_of(config, owner.name) or {}, ingress_settings_of(config, owner.name)

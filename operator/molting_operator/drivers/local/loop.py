@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from molting_operator.api.resource import MoltingModel, load_resource
 from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.api.status import MoltingModelStatus
+from molting_operator.builders import requests, serve_app
 from molting_operator.drivers.local.processes import LocalJobs
 from molting_operator.drivers.local.serving import LocalServe
 from molting_operator.drivers.local.state import StateDir
-from molting_operator.planning import requests
 from molting_operator.planning.actions import (
     ApplyTraffic,
     CancelJobs,
@@ -27,10 +28,12 @@ from molting_operator.planning.actions import (
     RunEvaluation,
     RunTraining,
 )
-from molting_operator.planning.observed import JobKind, JobState, Observed
+from molting_operator.planning.dependencies import needed_sources
+from molting_operator.planning.observed import JobKind, JobState, Observed, ServeObservation
 from molting_operator.planning.planner import IN_PROGRESS, desired_revision, plan, timestamp
 from molting_workloads.contract.errors import MoltingError, SpecError
 from molting_workloads.contract.questions import questions_in
+from molting_workloads.contract.serve_config import settings_hash
 
 PROBE_QUESTIONS = 8
 
@@ -54,18 +57,16 @@ def localize(resource: MoltingModel, base_dir: Path) -> MoltingModelSpec:
     return spec
 
 
-def dependency_problems(spec: MoltingModelSpec) -> list[str]:
-    """What a local run cannot use: only local paths exist here."""
+def dependency_problems(spec: MoltingModelSpec, status: MoltingModelStatus,
+                        annotations: dict[str, str]) -> list[str]:
+    """What a local run cannot use: only local paths exist here. Which sources are looked at
+    is the planner's rule (planning.dependencies), as in the cluster driver."""
     problems = []
-    if spec.dataset.path is None:
-        problems.append("spec.dataset: only `path` datasets can be used by `molting up`")
-    elif not Path(spec.dataset.path).is_file():
-        problems.append(f"spec.dataset.path: {spec.dataset.path} does not exist")
-    q = spec.evaluation.questions
-    if q is not None and q.path is None:
-        problems.append("spec.evaluation.questions: only `path` can be used by `molting up`")
-    elif q is not None and not Path(q.path).is_file():
-        problems.append(f"spec.evaluation.questions.path: {q.path} does not exist")
+    for name, source in needed_sources(spec, status, annotations):
+        if source.path is None:
+            problems.append(f"{name}: only `path` can be used by `molting up`")
+        elif not Path(source.path).is_file():
+            problems.append(f"{name}.path: {source.path} does not exist")
     src = spec.base_model.source
     if src.startswith("/") and not Path(src).exists():
         problems.append(f"spec.baseModel.source: {src} does not exist")
@@ -123,9 +124,20 @@ class LocalDriver:
                     jobs[(rev, kind)] = obs
         return Observed(
             now=self.clock(), generation=self.resource.metadata.generation or 1,
-            annotations=notes, jobs=jobs, serve=self.serve.observe(self.name),
-            dependency_problems=tuple(dependency_problems(self.spec)),
+            annotations=notes, jobs=jobs, serve=self.observe_serve(),
+            dependency_problems=tuple(dependency_problems(self.spec, status, notes)),
         )
+
+    def observe_serve(self) -> ServeObservation:
+        """What the app runs, with the fingerprint of the config last written and of the one
+        the spec builds now for its split."""
+        serve = self.serve.observe(self.name)
+        written = self.serve.written(self.name)
+        if written is None:
+            return serve
+        return replace(serve, fingerprint=settings_hash(written),
+                       spec_fingerprint=serve_app.spec_fingerprint(self.name, self.spec,
+                                                                   written.revisions))
 
     def reconcile_once(self) -> Plan:
         self.reload()
@@ -152,7 +164,7 @@ class LocalDriver:
         elif isinstance(action, CancelJobs):
             self.jobs.cancel(action.revision)
         elif isinstance(action, ApplyTraffic):
-            self.serve.apply(requests.serve_app_config(name, spec, action), action.fingerprint)
+            self.serve.apply(serve_app.serve_app_config(name, spec, action))
         elif isinstance(action, Probe):
             self._probe(action.revision)
         elif isinstance(action, EmitEvent):

@@ -32,7 +32,6 @@ from molting_workloads.contract.serve_admin import (
 )
 from molting_workloads.contract.serve_config import (
     ServeAppConfig,
-    build_ingress_settings,
     build_serve_config,
     settings_hash,
 )
@@ -63,7 +62,7 @@ class LocalServe:
         self.log_dir = log_dir
         self._applied: dict[str, dict[str, int]] = {}
         self._routes: dict[str, str] = {}
-        self._fingerprints: dict[str, str | None] = {}
+        self._written: dict[str, ServeAppConfig] = {}
         self._admin: ServeAdmin | None = None
         self._temp_dir: Path | None = None
         self._gcs_port: int | None = None
@@ -115,16 +114,19 @@ class LocalServe:
                 raise ServeConfigError(f"the Ray dashboard at {self.dashboard} did not come up")
             time.sleep(0.5)
 
-    def apply(self, cfg: ServeAppConfig, fingerprint: str | None = None) -> None:
+    def apply(self, cfg: ServeAppConfig) -> None:
         """PUT the config and wait until the ingress runs it (its settings hash shows on
         /stats), so a probe right after never races the reconfigure."""
         self.ensure_started(cfg=cfg)
         self.admin.apply(build_serve_config(cfg, http_options={"host": HOST, "port": self.http_port}))
         self._routes[cfg.name] = cfg.route_prefix
-        self.admin.wait_applied(self.endpoint(cfg.route_prefix),
-                                settings_hash(build_ingress_settings(cfg)), timeout_s=300)
+        self.admin.wait_applied(self.endpoint(cfg.route_prefix), settings_hash(cfg), timeout_s=300)
         self._applied[cfg.name] = cfg.weights()
-        self._fingerprints[cfg.name] = fingerprint
+        self._written[cfg.name] = cfg
+
+    def written(self, name: str) -> ServeAppConfig | None:
+        """The config last applied (and seen running) for the app ``name``."""
+        return self._written.get(name)
 
     def observe(self, name: str) -> ServeObservation:
         """What the app serves. When its /stats does not answer (Ray died, the app is gone) the
@@ -136,7 +138,6 @@ class LocalServe:
         except ServeConfigError as error:
             return ServeObservation(False, None, None, str(error))
         return ServeObservation(True, {k: v for k, v in self._applied[name].items() if v}, stats,
-                                fingerprint=self._fingerprints.get(name),
                                 running={r.revision: r.weight for r in stats.revisions if r.weight})
 
     def probe(self, name: str, revision: str, questions: list[str], max_tokens: int) -> list[str]:

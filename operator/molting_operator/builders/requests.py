@@ -1,16 +1,17 @@
-"""Pure builders of what the drivers hand to the workloads: Job requests and the serve config.
+"""The requests a training or evaluation Job reads (the contract's TrainRequest, EvalRequest),
+built from the spec. Pure.
 
-Both drivers call these, so a local run and a cluster run train, evaluate and serve alike.
+Both drivers call these (the cluster one through jobs.py's ConfigMaps, the local one as files),
+so a local run and a cluster run train and evaluate alike.
 """
 
 from __future__ import annotations
 
 from molting_operator.api.spec import MoltingModelSpec
-from molting_operator.planning.actions import ApplyTraffic, RunEvaluation
+from molting_operator.planning.actions import RunEvaluation
 from molting_workloads.contract.layout import Layout
-from molting_workloads.contract.policies import FilterPolicy, TrainingParams
+from molting_workloads.contract.policies import TrainingParams
 from molting_workloads.contract.requests import EvalRequest, TrainRequest
-from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig
 
 
 def train_request(
@@ -62,30 +63,3 @@ def meta_patterns(spec: MoltingModelSpec) -> list[str]:
     metric, the live analysis and the filter all count what cleaning was told to remove."""
     return list(dict.fromkeys([*spec.cleaning.extra_patterns, *spec.serving.filter.extra_patterns]))
 
-
-def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) -> ServeAppConfig:
-    """The Serve app config for a traffic split: weighted revisions first (stable, then the
-    candidate), then every other known adapter at weight 0. Both drivers use it as it is; the
-    Generator's GPUs and CPUs come from spec.serving.resources."""
-    weights = action.as_dict()
-    adapters = dict(action.adapters)
-    order = [rev for rev, _ in action.weights] + sorted(set(adapters) - set(weights))
-    serving = spec.serving
-    return ServeAppConfig(
-        name=name,
-        base_model=spec.base_model.source,
-        base_model_revision=spec.base_model.revision,
-        revisions=[
-            RevisionEntry(revision=rev, adapter=adapters[rev], weight=weights.get(rev, 0))
-            for rev in order if rev in adapters
-        ],
-        filter=FilterPolicy(enabled=serving.filter.enabled, extra_patterns=meta_patterns(spec),
-                            meta_threshold=serving.filter.meta_threshold,
-                            builtin_detector=serving.filter.builtin_detector),
-        generation=serving.generation,
-        sticky_header=serving.rollout.sticky_header,
-        max_adapters_per_replica=serving.max_adapters_per_replica,
-        replicas=serving.replicas,
-        num_gpus=float(serving.resources.gpus),
-        num_cpus=serving.resources.num_cpus,
-    )

@@ -2,7 +2,7 @@
 checked by one function each, so ``molting validate``, the operator, cleaning and the serving
 filter refuse exactly the same values with the same message, naming the field.
 
-Stdlib only: the contract models call these in their validators.
+Stdlib only: the contract models call these in their validators, so they live in the contract.
 """
 
 from __future__ import annotations
