@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 
 # One character for one, so offsets stay offsets into the original sentence.
 NORMALISE = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "„": '"', "＇": "'",
@@ -28,7 +28,7 @@ NORMALISE = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "„"
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[:?!]")
 
 _CLASSES = {
-    "self": "i i'll i'm i'd i've ill im me my myself let lemme let's lets we we'll we're us",
+    "self": "i i'll i'm i'd i've ill im ive me my myself let lemme let's lets we we'll we're us",
     "intent": "will shall going gonna plan planning intend intention aim aiming want like "
               "hope hoping keen prefer propose mean try trying idea goal need should must "
               "about rather wish attempt",
@@ -54,7 +54,7 @@ _CLASSES = {
              "following part parts section sections half halves order stage stages step steps "
              "outline overview roadmap coming",
     "answer": "answer question request query response reply task this it that here prompt "
-              "user",
+              "user explanation",
     "wait": "moment second sec minute tick beat bear hold hang wait",
 }
 CLASS_OF = {w: c for c, words in _CLASSES.items() for w in words.split()}
@@ -109,7 +109,9 @@ CUE_WORDS = (
     r"request|prompt|recap|summary|summari[sz]e|moment|sec|second|minute|tick|beat|hold|hang|"
     r"wait|bear|plan|approach|strategy|method|idea|goal|aim|intention|finish|conclude|close|"
     r"wrap|still|step|here['’]?s|what['’]?s|ok|okay|alright|hmm|answer|response|analysis|"
-    r"structure|splits?|asking|ask|after|wants?|done|complete|phase|stage|like|you['’]d"
+    r"structure|splits?|asking|ask|after|wants?|done|complete|phase|stage|like|you['’]d|"
+    r"ive|here|reply|explanation|outline|agenda|steps|glad|happy|intent|point|focus|will|"
+    r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling"
 )
 # Searched in lower-cased text, without re.IGNORECASE (several times faster); the lookahead
 # lets the regex engine skip positions that cannot start a cue.

@@ -19,7 +19,7 @@ from molting_workloads.contract.patterns import (
 
 
 def _compiles(patterns: list[str]) -> list[str]:
-    """Refuse a pattern the detector would refuse (``meta_patterns.compile_patterns``: the very
+    """Refuse a pattern the detector would refuse (``contract.patterns.compile_patterns``: the very
     check cleaning and the serving filter run), naming it."""
     compile_patterns(patterns)
     return patterns
