@@ -2,7 +2,7 @@
 
 Throughput (MB/s of answer text) on the example conversations' assistant turns, in one run side
 by side with the seed's code; the filter's added latency per five-sentence answer (p50/p99);
-and precision / recall on the held-out labelled sentences (tests/data/meta_heldout_sentences.jsonl)
+and precision / recall on the held-out labelled sentences (tests/data/meta_heldout4_sentences.jsonl)
 at the serving filter's default threshold. Bounded: about one second per measured row.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/filter.py
@@ -85,7 +85,7 @@ def main() -> None:
                for line in (ROOT / "examples/data/conversations.jsonl").read_text().splitlines()
                for m in json.loads(line)["messages"] if m["role"] == "assistant"]
     rows = [json.loads(x) for x in
-            (ROOT / "tests/data/meta_heldout_sentences.jsonl").read_text().splitlines()]
+            (ROOT / "tests/data/meta_heldout4_sentences.jsonl").read_text().splitlines()]
     meta = MetaLanguage(threshold=FILTER_META_THRESHOLD)
     clean = [meta.strip(a).text for a in answers]
     five = [a for a in answers if len(split_sentences(a)) == 5]
@@ -103,7 +103,7 @@ def main() -> None:
          sum(meta.contains(streamed(meta, a)) for a in answers)),
     ]
     print(f"corpus: {len(answers)} answers ({sum(map(len, answers)) / 1e3:.0f} kB, "
-          f"{sum(map(meta.contains, answers))} with meta-language); held-out: {len(rows)} "
+          f"{sum(map(meta.contains, answers))} with meta-language); held-out v4: {len(rows)} "
           f"labelled sentences ({sum(r['meta'] for r in rows)} meta); filter threshold "
           f"{meta.threshold}")
     print(f"{'filter':<38}{'MB/s':>8}{'x seed':>8}{'precision':>11}{'recall':>8}{'still meta*':>13}")

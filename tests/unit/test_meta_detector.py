@@ -1,11 +1,12 @@
 """The learned meta-language detector on data it was never trained on, its weights file, and
 its inputs.
 
-Two held-out sets, both hand-written apart from the training generator, on other topics and
-phrasings: v1 (tests/data/meta_heldout_*.jsonl) was scored once after the first model and the
-training set was then broadened in the categories it showed weak, so it is no longer clean;
-v2 (tests/data/meta_heldout2_*.jsonl) was written after the model was frozen and is the
-figure a user should expect. docs/performance.md records both, with what was tried.
+Four held-out sets, none of whose sentences is in the training data. v1 and v2
+(tests/data/meta_heldout_*.jsonl, meta_heldout2_*) were written by the author of the training
+generator; v1 was then used to broaden the training set, so both are "seen" figures. v3 and
+v4 were written independently, by writers who saw neither the training data nor the model:
+v3 was scored before the second hand-written training batch was asked for, v4 only after the
+model was final. v4 is the figure a user should expect. docs/performance.md records all four.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def _rows(name: str) -> list[dict]:
 
 V1 = (_rows("meta_heldout_sentences.jsonl"), _rows("meta_heldout_answers.jsonl"))
 V2 = (_rows("meta_heldout2_sentences.jsonl"), _rows("meta_heldout2_answers.jsonl"))
-TRAIN = _rows("../../tools/data/meta_train.jsonl")
+V3 = (_rows("meta_heldout3_sentences.jsonl"), _rows("meta_heldout3_answers.jsonl"))
+V4 = (_rows("meta_heldout4_sentences.jsonl"), _rows("meta_heldout4_answers.jsonl"))
+TRAINING_FILES = sorted((ROOT / "tools" / "data").glob("meta_train*.jsonl"))
+TRAIN = [row for path in TRAINING_FILES for row in _rows(str(path))]  # absolute: DATA / path
 
 
 def _report(name: str, meta: MetaLanguage, sentences: list[dict], answers: list[dict]):
@@ -49,11 +53,13 @@ def _report(name: str, meta: MetaLanguage, sentences: list[dict], answers: list[
 
 def test_the_held_out_sets_are_disjoint_from_the_training_set() -> None:
     train = {r["text"] for r in TRAIN}
-    for sentences, _answers in (V1, V2):
+    for sentences, _answers in (V1, V2, V3, V4):
         assert len(sentences) >= 150 and sum(r["meta"] for r in sentences) >= 75
         assert not train & {r["text"] for r in sentences}
     assert len(V1[1]) == 60 and sum(r["allMeta"] for r in V1[1]) == 4
-    assert len(TRAIN) >= 1500
+    for _sentences, answers in (V3, V4):
+        assert len(answers) == 60 and sum(r["allMeta"] for r in answers) == 6
+    assert len(TRAINING_FILES) >= 2 and len(TRAIN) >= 6000
 
 
 @pytest.mark.parametrize("threshold", [CLEANING_META_THRESHOLD, 0.5, FILTER_META_THRESHOLD])
@@ -61,22 +67,30 @@ def test_held_out_figures_do_not_regress(threshold: float) -> None:
     """Floors a little under what the committed model scores, so a rebuild that generalises
     worse fails here (the goals themselves are the strict xfail below)."""
     meta = MetaLanguage(threshold=threshold)
-    s1, a1 = _report("held-out v1", meta, *V1)
-    s2, a2 = _report("held-out v2", meta, *V2)
-    assert s2.precision >= 0.96 and s1.precision >= 0.95
-    assert s2.recall >= 0.85 and s1.recall >= 0.87
-    assert a1.exact >= 50 and a2.exact >= 26
-    assert a1.non_empty == a1.all_meta and a2.non_empty == a2.all_meta  # never empty
+    figures = {name: _report(f"held-out {name}", meta, *data)
+               for name, data in (("v1", V1), ("v2", V2), ("v3", V3), ("v4", V4))}
+    for name, (s, a) in figures.items():
+        floor = FLOORS[name]
+        assert s.precision >= floor[0] and s.recall >= floor[1], name
+        assert a.exact >= floor[2], name
+        assert a.non_empty == a.all_meta, name  # an all-meta answer never comes back empty
+
+
+# (precision, recall, exact answers) a little under what the committed model scores at any of
+# the three thresholds.
+FLOORS = {"v1": (0.96, 0.94, 51), "v2": (0.98, 0.97, 28), "v3": (0.90, 0.85, 42),
+          "v4": (0.90, 0.82, 38)}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12's goal is not met yet; see docs/performance.md")
 def test_held_out_figures_meet_the_goal() -> None:
     """The goal: precision >= 0.97, recall >= 0.95, >= 54 of 56 answers filtered exactly right
-    (the same share of v2's 30), every all-meta answer non-empty. On v2, the fresh set."""
+    (96%: 52 of v4's 54), every all-meta answer non-empty. On v4, the independent set scored
+    only once the model was final."""
     meta = MetaLanguage()
-    s, a = _report("held-out v2", meta, *V2)
+    s, a = _report("held-out v4", meta, *V4)
     assert s.precision >= 0.97 and s.recall >= 0.95
-    assert a.exact >= 29 and a.non_empty == a.all_meta
+    assert a.exact >= 52 and a.non_empty == a.all_meta
 
 
 @pytest.mark.parametrize("sentence", [
@@ -101,7 +115,7 @@ def test_the_issues_false_alarms_are_not_flagged(sentence: str) -> None:
 
 def test_fast_scoring_equals_the_feature_definition() -> None:
     model = load_model()
-    for row in TRAIN[::7] + V1[0] + V2[0]:
+    for row in TRAIN[::7] + V1[0] + V2[0] + V4[0]:
         assert model.margin(row["text"]) == pytest.approx(model.reference_margin(row["text"]),
                                                           abs=1e-9)
 

@@ -111,7 +111,7 @@ CUE_WORDS = (
     r"wrap|still|step|here['’]?s|what['’]?s|ok|okay|alright|hmm|answer|response|analysis|"
     r"structure|splits?|asking|ask|after|wants?|done|complete|phase|stage|like|you['’]d|"
     r"ive|here|reply|explanation|outline|agenda|steps|glad|happy|intent|point|focus|will|"
-    r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling"
+    r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling|to do"
 )
 # Searched in lower-cased text, without re.IGNORECASE (several times faster); the lookahead
 # lets the regex engine skip positions that cannot start a cue.
