@@ -98,10 +98,10 @@ def features(sentence: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------ screen
 # The classifier only reads sentences with one of these cues: a word of self-reference, of
-# planning or of an answer's structure, or an opening "-ing" word ("Searching for…"). A
-# sentence without any is not meta-language by definition, which lets a whole text without a
-# cue pass untouched after one regex search. tests/unit/test_meta_detector.py checks that every
-# meta sentence of the training set has a cue.
+# planning or of an answer's structure, or an opening "-ing" or "-ed" word ("Searching for…",
+# "Looked it up…"). A sentence without any is not meta-language by definition, which lets a
+# whole text without a cue pass untouched after one regex search.
+# tests/unit/test_meta_detector.py checks that every meta sentence of the training set has one.
 CUE_WORDS = (
     r"I|I['’](?:ll|m|d|ve)|Ill|Im|me|my|myself|let|lemme|let['’]?s|we|we['’](?:ll|re|ve)|us|"
     r"our|ourselves|below|follows?|following|parts?|sections?|halves|order|overview|roadmap|"
@@ -111,16 +111,18 @@ CUE_WORDS = (
     r"wrap|still|step|here['’]?s|what['’]?s|ok|okay|alright|hmm|answer|response|analysis|"
     r"structure|splits?|asking|ask|after|wants?|done|complete|phase|stage|like|you['’]d|"
     r"ive|here|reply|explanation|outline|agenda|steps|glad|happy|intent|point|focus|will|"
-    r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling|to do"
+    r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling|to do|"
+    r"that['’]?s|thats|so|just|each|how|where|which|you['’]?ve|on to|back to|further|end|"
+    r"bottom|covers?|concludes?|finish(?:es|ed)|wraps?|dealt|lot|headings?|included|sources|need|way|what"
 )
 # Searched in lower-cased text, without re.IGNORECASE (several times faster); the lookahead
 # lets the regex engine skip positions that cannot start a cue.
 CUE = re.compile(rf"(?=[a-z])\b(?:{CUE_WORDS.lower()})\b")
 # An opening "-ing" word; in a whole text, one after a line break or a sentence end (and any
 # non-letters), which is where every sentence but the first starts.
-GERUND_START = re.compile(r"[^a-z]*[a-z][a-z-]*ing\b")
+GERUND_START = re.compile(r"[^a-z]*(?:[a-z][a-z-]*(?:ing|ed)|ran)\b")
 TEXT_CUE = re.compile(rf"(?=[a-z.!?…\n])(?:\b(?:{CUE_WORDS.lower()})\b|"
-                      r"[.!?…\n][^a-z]*[a-z][a-z-]*ing\b)")
+                      r"[.!?…\n][^a-z]*(?:[a-z][a-z-]*(?:ing|ed)|ran)\b)")
 
 
 def has_cue(sentence: str) -> bool:
