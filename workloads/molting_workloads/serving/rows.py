@@ -10,7 +10,8 @@ when its client went away (``cancelled``), and generation stops when every row h
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -134,8 +135,12 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[str]:
     prompt_len = batch["input_ids"].shape[1]
     streaming = any(r.on_delta is not None for r in rows)
     streamer = _RowStreamer(tokenizer, rows, eos) if streaming else None
-    extra = {"adapter_names": [r.revision or BASE for r in rows]} if hasattr(model, "peft_config") else {}
-    with torch.inference_mode():
+    revisions = {r.revision or BASE for r in rows}
+    # One adapter: the plain forward of the active adapter (PEFT's per-row path costs more).
+    mixed = len(revisions) > 1 and hasattr(model, "peft_config")
+    extra = {"adapter_names": [r.revision or BASE for r in rows]} if mixed else {}
+    single = None if mixed or not hasattr(model, "peft_config") else revisions.pop()
+    with torch.inference_mode(), _active(model, single):
         if seed is not None:
             torch.manual_seed(seed)
         output = model.generate(
@@ -150,6 +155,18 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[str]:
     if streamer is not None:
         _flush(streamer, answers)
     return answers
+
+
+@contextmanager
+def _active(model, revision: str | None) -> Iterator[None]:
+    if revision is None:
+        yield
+    elif revision == BASE:
+        with model.disable_adapter():
+            yield
+    else:
+        model.set_adapter(revision)
+        yield
 
 
 def _flush(streamer: _RowStreamer, answers: list[str]) -> None:
