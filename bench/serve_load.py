@@ -1,6 +1,7 @@
 """Serving benchmark on a local loopback Ray: the full HTTP path against a bare Generator call,
-the ingress + filter overhead, failed requests while traffic moves (5 reweights and 1 full
-rollback under load), and the adapter switch latency (cached and cold).
+the ingress + filter overhead, tokens/s of mixed-adapter batches (50/50 over two adapters) vs one
+adapter, failed requests while traffic moves (5 reweights and 1 full rollback under load), and
+the adapter switch latency (cached and cold).
 
 Every phase is bounded in count and time; nothing leaves 127.0.0.1. Figures are printed and
 written to bench/out/serve_load.json; docs/performance.md ("Serving") records a run.
@@ -199,6 +200,7 @@ def phase_paths(url: str, handle, adapters: dict[str, str], args) -> dict:
         out[f"full_{label}"] = asyncio.run(http_load(url, n, concurrency, args.phase_s, args.max_tokens, pin))
         out[f"bare_{label}"] = asyncio.run(bare_load(handle, "rev-a", adapters["rev-a"], n, concurrency, args.phase_s, args.max_tokens))
     out["overhead_p50_ms"] = round(out["full_sequential"]["p50_ms"] - out["bare_sequential"]["p50_ms"], 2)
+    out["rps_full_over_bare_concurrent"] = round(out["full_concurrent"]["rps"] / out["bare_concurrent"]["rps"], 3)
     out["http_floor_sequential"] = asyncio.run(http_get_load(url + "/healthz", min(args.requests, 200), args.phase_s))
     stats = httpx.get(url + "/stats", timeout=10).json()
     out["ingress_own_ms"] = {"p50": stats.get("ingressP50Ms"), "p99": stats.get("ingressP99Ms")}
@@ -218,6 +220,58 @@ async def http_get_load(url: str, n: int, deadline_s: float) -> dict:
             if r.status_code == 200:
                 latencies.append(time.perf_counter() - t)
     return percentiles(latencies)
+
+
+async def token_load(url: str, n: int, concurrency: int, deadline_s: float, max_tokens: int,
+                     pins: list[str], count_tokens) -> dict:
+    """``n`` requests pinned in turn to ``pins`` (a 50/50 split for two); answer tokens per second."""
+    tokens, done, failures = 0, 0, []
+    stop_at = time.monotonic() + deadline_s
+    remaining = iter(range(n))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal tokens, done
+        for i in remaining:
+            if time.monotonic() > stop_at:
+                return
+            try:
+                r = await client.post(url + "/v1/chat/completions", headers={"x-molting-revision": pins[i % len(pins)]},
+                                      json={"messages": MESSAGES, "max_tokens": max_tokens})
+            except httpx.HTTPError as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                continue
+            if r.status_code != 200:
+                failures.append(f"{r.status_code} {r.text[:120]}")
+                continue
+            tokens += count_tokens(r.json()["choices"][0]["message"]["content"])
+            done += 1
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return {"requests": done, "tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
+            "rps": round(done / wall, 1), "failed": len(failures), "failures": failures[:5]}
+
+
+def phase_mixed(url: str, base: str, args) -> dict:
+    """Tokens/s at ``concurrency`` clients: a 50/50 split over two adapters vs one adapter, run
+    interleaved twice (A B A B) so the machine's load drifts over both alike."""
+    from molting_workloads import model_loading
+
+    tokenizer = model_loading.load_tokenizer(base)
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    runs: dict[str, list[dict]] = {"one_adapter": [], "mixed_50_50": []}
+    for _ in range(2):
+        for label, pins in (("one_adapter", ["rev-a"]), ("mixed_50_50", ["rev-a", "rev-b"])):
+            runs[label].append(asyncio.run(token_load(url, args.requests, args.concurrency, args.phase_s,
+                                                      args.mixed_tokens, pins, count)))
+    total = {label: sum(r["tokens_per_s"] for r in rs) / len(rs) for label, rs in runs.items()}
+    return {"runs": runs, "mean_tokens_per_s": {k: round(v, 1) for k, v in total.items()},
+            "mixed_over_one": round(total["mixed_50_50"] / total["one_adapter"], 3) if total["one_adapter"] else None}
 
 
 def phase_reweights(cfg, url: str, args) -> dict:
@@ -301,7 +355,8 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=60, help="calls per adapter-switch measurement")
     parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Ray processes (e.g. Serve tuning flags)")
-    parser.add_argument("--phases", default="paths,reweights,switch", help="which phases to run")
+    parser.add_argument("--mixed-tokens", type=int, default=16, help="max_tokens of the mixed-adapter phase")
+    parser.add_argument("--phases", default="paths,mixed,reweights,switch", help="which phases to run")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
 
@@ -329,10 +384,13 @@ def main() -> None:
         report["filter_alone"] = filter_cost()
         if "paths" in phases:
             report["paths"] = phase_paths(url, handle, adapters, args)
+        if "mixed" in phases:
+            report["mixed"] = phase_mixed(url, base, args)
         if "reweights" in phases:
             report["reweights"] = phase_reweights(cfg, url, args)
         if "switch" in phases:
             report["adapter_switch"] = phase_adapter_switch(handle, adapters, args)
+        report["engine"] = handle.engine_stats.remote().result()
     finally:
         local.shutdown()
     (OUT / "serve_load.json").write_text(json.dumps(report, indent=2) + "\n")

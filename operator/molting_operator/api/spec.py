@@ -299,6 +299,11 @@ class ServingSpec(WireModel):
     max_adapters_per_replica: int = Field(
         4, ge=1, le=64, description="LoRA adapters kept loaded per replica (LRU)."
     )
+    max_queued_requests: int = Field(
+        64, ge=1, le=10_000,
+        description="Requests waiting for a batch per Generator replica; past it the endpoint "
+        "answers 503 with Retry-After rather than letting latency grow.",
+    )
     filter: FilterPolicy = Field(default_factory=FilterPolicy, description="The answer filter.")
     generation: GenerationDefaults = Field(
         default_factory=GenerationDefaults, description="Generation defaults."

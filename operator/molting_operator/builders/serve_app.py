@@ -39,6 +39,7 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
         generation=serving.generation,
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,
+        max_queued_requests=serving.max_queued_requests,
         replicas=serving.replicas,
         num_gpus=float(serving.resources.gpus),
         num_cpus=serving.resources.num_cpus,

@@ -93,6 +93,11 @@ class ServeAppConfig(WireModel):
     num_cpus: float = Field(1.0, ge=0.0, le=100.0, description="CPUs per Generator replica.")
     max_batch_size: int = Field(8, ge=1, le=256, description="Generator batch (@serve.batch).")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=1.0)
+    max_queued_requests: int = Field(
+        64, ge=1, le=10_000,
+        description="Requests waiting for a batch, per Generator replica; past it the server "
+        "answers 503 with Retry-After instead of letting latency grow.",
+    )
     ingress_max_ongoing_requests: int = Field(128, ge=1, le=10_000)
     api_key_file: str | None = Field(
         None,
@@ -147,10 +152,12 @@ class AppArgs(WireModel):
 
 
 class GeneratorSettings(WireModel):
-    """The Generator's ``user_config``: batching, and the adapters to load before traffic."""
+    """The Generator's ``user_config``: batching, the queue bound, and the adapters to load
+    before traffic."""
 
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.005
+    max_queued_requests: int = 64
     prewarm: list[RevisionEntry] = Field(default_factory=list)
 
 
@@ -211,6 +218,7 @@ def build_generator_settings(cfg: ServeAppConfig) -> GeneratorSettings:
     return GeneratorSettings(
         max_batch_size=cfg.max_batch_size,
         batch_wait_timeout_s=cfg.batch_wait_timeout_s,
+        max_queued_requests=cfg.max_queued_requests,
         prewarm=hot,
     )
 
@@ -259,8 +267,10 @@ def build_app_entry(cfg: ServeAppConfig) -> dict:
             {
                 "name": GENERATOR,
                 "num_replicas": cfg.replicas,
-                # Queued requests wait inside the replica, where @serve.batch can group them.
-                "max_ongoing_requests": max(2 * cfg.max_batch_size, 8),
+                # Queued requests wait inside the replica, where the engine batches them and
+                # refuses past max_queued_requests (503 + Retry-After); the slack covers
+                # requests still loading their adapter.
+                "max_ongoing_requests": cfg.max_batch_size + cfg.max_queued_requests + 8,
                 "user_config": build_generator_settings(cfg).to_wire(),
                 "ray_actor_options": generator_actor,
             },

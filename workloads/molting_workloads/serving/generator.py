@@ -1,26 +1,30 @@
 """The Generator deployment: the base model once per replica, LoRA adapters multiplexed by
-revision (LRU, ``max_adapters_per_replica``), requests batched per adapter with ``@serve.batch``.
+revision (LRU, ``max_adapters_per_replica``), and every request (plain or streamed) queued into
+the replica's batch engine (engine.py), where one batch mixes revisions.
 
 The ingress calls ``generate`` / ``stream`` through a handle with ``multiplexed_model_id`` set
-to the revision, and passes the adapter path with each request, so a revision can be served the
-moment the ingress knows it, whatever order Serve reconfigures the two deployments in. Failures
-come back as values (``{"error", "status"}``) rather than exceptions, so they cross Ray intact.
+to the revision (Serve routes a revision to replicas that hold its adapter), and passes the
+adapter path with each request, so a revision can be served the moment the ingress knows it,
+whatever order Serve reconfigures the two deployments in. Failures come back as values
+(``{"error", "status"}``, plus ``code`` and ``retry_after`` when overloaded) rather than
+exceptions, so they cross Ray intact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
 
 from ray import serve
 
 from molting_workloads import model_loading
 from molting_workloads.contract.errors import ModelLoadError
 from molting_workloads.contract.serve_config import GENERATOR, AppArgs, GeneratorSettings
+from molting_workloads.serving.engine import AdapterUnavailable, Engine, Limits, Overloaded
+from molting_workloads.serving.rows import Row, tune_for_cuda
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +33,12 @@ RETRY_FAILED_LOAD_S = 10.0
 _END = object()
 
 
-class AdapterUnavailable(Exception):
-    """The adapter of a revision could not be loaded."""
-
-
 class _LoadedAdapter:
     """The multiplexed "model": one adapter inside the shared PeftModel. Evicting it (Serve
-    calls ``__del__`` on LRU eviction) deletes the adapter's weights from the model."""
+    calls ``__del__`` on LRU eviction) deletes the adapter's weights once no row uses them."""
 
-    def __init__(self, owner: Generator, revision: str) -> None:
-        self.owner, self.revision = owner, revision
+    def __init__(self, engine: Engine, revision: str) -> None:
+        self.engine, self.revision = engine, revision
         self._released = False
 
     def __del__(self) -> None:
@@ -46,21 +46,22 @@ class _LoadedAdapter:
         if self._released:
             return
         self._released = True
-        self.owner._drop_adapter(self.revision)
+        self.engine.evict(self.revision)
 
 
 @serve.deployment(name=GENERATOR, ray_actor_options={"num_cpus": 1})
 class Generator:
     def __init__(self, args: dict) -> None:
         spec = AppArgs.model_validate(args)
-        self._model, self._tokenizer = model_loading.load_base(
+        model, tokenizer = model_loading.load_base(
             spec.base_model,
             spec.base_model_revision,
             quantize_4bit=spec.quantize_4bit,
             device=spec.device,
         )
-        # Adapter loads and deletes change the shared model: never during a generation.
-        self._lock = threading.RLock()
+        if model.device.type == "cuda":
+            tune_for_cuda(model)
+        self.engine = Engine(model, tokenizer)
         self._paths: dict[str, str] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._prewarm_task: asyncio.Task | None = None
@@ -75,8 +76,11 @@ class Generator:
 
     async def reconfigure(self, config: dict) -> None:
         settings = GeneratorSettings.model_validate(config or {})
-        self._generate_batch.set_max_batch_size(settings.max_batch_size)
-        self._generate_batch.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
+        self.engine.limits = Limits(
+            max_batch_size=settings.max_batch_size,
+            batch_wait_timeout_s=settings.batch_wait_timeout_s,
+            max_queued=settings.max_queued_requests,
+        )
         for entry in settings.prewarm:
             self._paths[entry.revision] = entry.adapter
         if settings.prewarm:
@@ -86,87 +90,58 @@ class Generator:
     # -- requests ----------------------------------------------------------------------------
 
     async def generate(self, request: dict) -> dict:
-        """``{"text"}``, or ``{"error", "status"}``: 503 when the adapter is unavailable."""
+        """``{"text"}``, or ``{"error", "status"}``: 503 when the adapter is unavailable or the
+        queue is full (then with ``code: overloaded`` and ``retry_after`` seconds)."""
         revision = serve.get_multiplexed_model_id()
+        row = _row(request, revision)
         try:
-            await self._ensure_adapter(revision, request["adapter"])
-        except AdapterUnavailable as error:
-            return {"error": str(error), "status": 503}
-        return await self._generate_batch(request)
+            async with self._admitted(row):
+                return {"text": await self.engine.submit(row)}
+        except (AdapterUnavailable, Overloaded) as error:
+            return _unavailable(error)
+        except Exception as error:  # the batch failed: this request gets a 500
+            return {"error": f"{type(error).__name__}: {error}", "status": 500}
 
     async def stream(self, request: dict) -> AsyncIterator[dict]:
-        """``{"ready"}`` once the adapter is loaded, then ``{"delta"}`` items; or one
-        ``{"error", "status"}`` item."""
+        """``{"ready"}`` once the request is queued, then ``{"delta"}`` items; or one
+        ``{"error", "status"}`` item. Closing the stream (the client went away) stops its row."""
         revision = serve.get_multiplexed_model_id()
-        try:
-            await self._ensure_adapter(revision, request["adapter"])
-        except AdapterUnavailable as error:
-            yield {"error": str(error), "status": 503}
-            return
-        yield {"ready": True}
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        cancelled = threading.Event()
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def run() -> None:
-            try:
-                with self._lock:
-                    self._reload_if_evicted(revision)
-                    deltas = model_loading.generate_stream(
-                        self._model, self._tokenizer, request["messages"],
-                        adapter=revision, **_sampling(request),
-                    )
-                    try:
-                        for delta in deltas:
-                            if cancelled.is_set():
-                                break
-                            put({"delta": delta})
-                    finally:
-                        deltas.close()
-            except Exception as error:  # reported to the client as a stream error
-                logger.exception("streaming generation failed for revision %s", revision)
-                put({"error": f"{type(error).__name__}: {error}", "status": 500})
-            finally:
-                put(_END)
-
-        worker = loop.run_in_executor(None, run)
+        row = _row(request, revision, on_delta=lambda d: loop.call_soon_threadsafe(queue.put_nowait, {"delta": d}))
         try:
+            admitted = self._admitted(row)
+            await admitted.__aenter__()
+        except (AdapterUnavailable, Overloaded) as error:
+            yield _unavailable(error)
+            return
+        task = loop.create_task(self.engine.submit(row))
+        task.add_done_callback(lambda _: queue.put_nowait(_END))
+        try:
+            yield {"ready": True}
             while (item := await queue.get()) is not _END:
                 yield item
+            if not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                logger.error("streaming generation failed for revision %s: %s", revision, error)
+                yield {"error": f"{type(error).__name__}: {error}", "status": 500}
         finally:
-            cancelled.set()
-            await worker
+            if not task.done():
+                self.engine.cancel(row)
+                task.cancel()
+            await admitted.__aexit__(None, None, None)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _generate_batch(self, requests: list[dict]) -> list[dict]:
-        # Serve splits batches by multiplexed model id: one adapter per batch.
-        revision = serve.get_multiplexed_model_id()
-        return await asyncio.to_thread(self._generate_sync, revision, requests)
-
-    def _generate_sync(self, revision: str, requests: list[dict]) -> list[dict]:
-        results: list[dict] = [{}] * len(requests)
-        groups: dict[tuple, list[int]] = {}
-        for i, request in enumerate(requests):
-            groups.setdefault(tuple(sorted(_sampling(request).items())), []).append(i)
-        for key, indexes in groups.items():
-            try:
-                with self._lock:
-                    self._reload_if_evicted(revision)
-                    texts = model_loading.generate(
-                        self._model, self._tokenizer,
-                        [requests[i]["messages"] for i in indexes],
-                        adapter=revision, **dict(key),
-                    )
-                for i, text in zip(indexes, texts, strict=True):
-                    results[i] = {"text": text}
-            except Exception as error:  # each request of the group gets a 500
-                logger.exception("generation failed for revision %s", revision)
-                for i in indexes:
-                    results[i] = {"error": f"{type(error).__name__}: {error}", "status": 500}
-        return results
+    @asynccontextmanager
+    async def _admitted(self, row: Row) -> AsyncIterator[None]:
+        """Refuse at once when overloaded; otherwise pin the revision (no eviction until the
+        answer is out) and make sure its adapter is loaded."""
+        self.engine.admit()
+        self.engine.pin(row.revision)
+        try:
+            await self._ensure_adapter(row.revision, row.adapter)
+            yield
+        finally:
+            self.engine.unpin(row.revision)
 
     # -- adapters ----------------------------------------------------------------------------
 
@@ -188,25 +163,9 @@ class Generator:
     async def _load_adapter(self, revision: str) -> _LoadedAdapter:
         path = self._paths[revision]
         started = time.perf_counter()
-        await asyncio.to_thread(self._add_adapter, revision, path)
+        await asyncio.to_thread(self.engine.load, revision, path)
         logger.info("loaded adapter %s from %s in %.0f ms", revision, path, (time.perf_counter() - started) * 1e3)
-        return _LoadedAdapter(self, revision)
-
-    def _add_adapter(self, revision: str, path: str) -> None:
-        with self._lock:
-            if revision not in getattr(self._model, "peft_config", {}):
-                self._model = model_loading.add_adapter(self._model, revision, path)
-
-    def _reload_if_evicted(self, revision: str) -> None:
-        """Under the lock: an adapter evicted between its load and its batch is loaded again."""
-        if revision not in getattr(self._model, "peft_config", {}):
-            self._model = model_loading.add_adapter(self._model, revision, self._paths[revision])
-
-    def _drop_adapter(self, revision: str) -> None:
-        with self._lock:
-            if revision in getattr(self._model, "peft_config", {}) and len(self._model.peft_config) > 1:
-                self._model.delete_adapter(revision)
-                logger.info("evicted adapter %s", revision)
+        return _LoadedAdapter(self.engine, revision)
 
     async def _prewarm(self, revisions: list[str]) -> None:
         for revision in revisions:
@@ -218,13 +177,29 @@ class Generator:
     # -- for benchmarks and tests ------------------------------------------------------------
 
     def loaded_adapters(self) -> list[str]:
-        return sorted(getattr(self._model, "peft_config", {}))
+        return self.engine.loaded()
+
+    def engine_stats(self) -> dict:
+        """Queue depth, rows running and the engine's counters (batches, rows, mixed_batches,
+        cancelled, overloaded)."""
+        return {"queued": self.engine.queued(), "running": self.engine.running,
+                "loaded": self.engine.loaded(), **self.engine.counts}
 
 
-def _sampling(request: dict) -> dict:
-    return {
-        "max_new_tokens": int(request["max_new_tokens"]),
-        "temperature": float(request["temperature"]),
-        "top_p": float(request["top_p"]),
-        "seed": request.get("seed"),
-    }
+def _row(request: dict, revision: str, on_delta=None) -> Row:
+    return Row(
+        messages=request["messages"],
+        revision=revision,
+        adapter=request["adapter"],
+        max_new_tokens=int(request["max_new_tokens"]),
+        temperature=float(request["temperature"]),
+        top_p=float(request["top_p"]),
+        seed=request.get("seed"),
+        on_delta=on_delta,
+    )
+
+
+def _unavailable(error: Exception) -> dict:
+    if isinstance(error, Overloaded):
+        return {"error": str(error), "status": 503, "code": "overloaded", "retry_after": error.retry_after_s}
+    return {"error": str(error), "status": 503}

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -136,6 +137,8 @@ class Ingress:
         generation_started = time.perf_counter()
         try:
             result = await handle.generate.remote(payload)
+        except BackPressureError as error:  # Serve's own queue bound in front of the Generator
+            result = _overloaded(error)
         except Exception as error:  # a replica died or Serve refused: the client gets a 5xx
             logger.exception("generator call failed for revision %s", revision)
             self.stats.record(revision, kind, Outcome(ok=False, latency_s=time.perf_counter() - started))
@@ -212,6 +215,8 @@ class Ingress:
         items = handle.stream.remote(payload)
         try:
             first = await items.__anext__()
+        except BackPressureError as error:
+            first = _overloaded(error)
         except Exception as error:
             logger.exception("generator stream failed for revision %s", revision)
             self.stats.record(revision, kind, Outcome(ok=False, latency_s=time.perf_counter() - started))
@@ -259,6 +264,9 @@ class Ingress:
         return self._handles[key]
 
     def _record_failure(self, revision: str, kind: Kind, result: dict, started: float) -> None:
+        if result.get("code") == "overloaded":  # the server's load, not the revision's fault
+            self.stats.record_overloaded()
+            return
         self.stats.record(
             revision, kind,
             Outcome(ok=False, latency_s=time.perf_counter() - started, unavailable=result.get("status") == 503),
@@ -272,8 +280,15 @@ def _apply_filter(live: _Live, raw: str) -> tuple[str, list[str], bool]:
     return result.text, list(result.removed), bool(result.fallback)
 
 
+def _overloaded(error: Exception) -> dict:
+    return {"error": f"the generator is overloaded: {error}", "status": 503, "code": "overloaded", "retry_after": 1}
+
+
 def _generator_error(result: dict, revision: str) -> ApiError:
     status = int(result.get("status", 500))
+    if result.get("code") == "overloaded":
+        return ApiError(503, str(result["error"]), code="overloaded",
+                        headers={"retry-after": str(int(result.get("retry_after", 1)))})
     code = "revision_unavailable" if status == 503 else "generation_failed"
     return ApiError(status, str(result["error"]), param=None, code=code)
 
@@ -310,7 +325,7 @@ def build_api(ingress: Ingress) -> FastAPI:
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
+        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

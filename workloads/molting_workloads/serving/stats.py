@@ -118,6 +118,11 @@ class LiveStats:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05), registry=self.registry,
         ).labels(app)
         self._unrouted = Counter("molting_unrouted", "User requests with no revision to serve them.", ("app",), registry=self.registry)
+        self.overloaded = 0
+        self._overloaded = Counter(
+            "molting_overloaded", "Requests refused with 503 + Retry-After: the generator's queue was full.",
+            ("app",), registry=self.registry,
+        )
 
     def record(self, revision: str, kind: Kind, outcome: Outcome) -> None:
         self._tallies.setdefault((revision, kind), _Tally()).add(outcome)
@@ -143,6 +148,11 @@ class LiveStats:
     def record_unrouted(self) -> None:
         self.unrouted += 1
         self._unrouted.labels(self.app).inc()
+
+    def record_overloaded(self) -> None:
+        """A request refused because the queue was full: not counted against its revision."""
+        self.overloaded += 1
+        self._overloaded.labels(self.app).inc()
 
     def set_weights(self, weights: dict[str, int]) -> None:
         for revision, weight in weights.items():
