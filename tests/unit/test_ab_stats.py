@@ -127,3 +127,17 @@ def test_a_better_candidate_never_fails_where_a_worse_one_passes(n: int, k: int,
     assert better.difference_high <= worse.difference_high + 1e-12
     if worse.decision == Decision.PASS:
         assert better.decision == Decision.PASS
+
+
+def test_the_eval_report_shows_each_revisions_rates_with_wilson_intervals() -> None:
+    from molting_workloads import report
+
+    metrics = {"candidate": {"n": 20, "metaLanguageRate": 0.25, "emptyRate": 0.0},
+               "stable": {"n": 20, "metaLanguageRate": 0.5}}
+    rows = report.interval_rows(metrics)
+    assert ("meta-language rate", "candidate", "25% [11%, 47%] of 20") in rows
+    assert ("empty answers", "candidate", "0% [0%, 16%] of 20") in rows
+    assert [r[1] for r in rows] == ["candidate", "stable", "candidate"]
+    html = report._intervals(metrics)
+    assert "95% intervals" in html and "25% [11%, 47%] of 20" in html
+    assert report._intervals({"candidate": {}}) == ""

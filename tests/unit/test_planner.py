@@ -617,6 +617,14 @@ def test_not_worse_passes_a_candidate_as_good_as_stable_and_records_the_verdict(
     assert (verdict.candidate_revision, verdict.stable_revision) == (new, old)
     assert verdict.candidate.n == 1000 and verdict.candidate.low < 0.02 < verdict.candidate.high
     assert verdict.margin == 0.05 and verdict.confidence == 0.95
+    # `molting describe` shows it: each revision's figure with its interval, and the decision.
+    from rich.console import Console
+
+    from molting_operator.drivers.local.view import verdict as verdict_view
+    console = Console(record=True, width=160)
+    console.print(verdict_view(p.status))
+    shown = console.export_text()
+    assert "Pass" in shown and f"{new}" in shown and "0.020 [0.013, 0.031]" in shown
     # The same figures later do not move the verdict's time (no status write on a quiet tick).
     again = plan(spec, p.status, observe(T0 + timedelta(minutes=3),
                                          serve=served({old: 50, new: 50}, same)))
