@@ -674,3 +674,29 @@ def test_not_worse_rule_ranges_are_refused_naming_the_field() -> None:
             with_not_worse(spec, **rule)
     rating = with_not_worse(spec, metric="rating", margin=1.5).serving.rollout.analysis.not_worse
     assert rating.margin == 1.5
+
+
+def test_revision_filter_turns_the_filter_off_for_the_candidate_during_the_canary_only() -> None:
+    from molting_operator.builders.serve_app import serve_app_config, spec_fingerprint
+    from molting_workloads.contract.serve_config import settings_hash
+
+    spec, status, old, new = in_canary()
+    doc = spec.to_wire()
+    doc["serving"]["rollout"]["revisionFilter"] = {"candidate": False}
+    spec = MoltingModelSpec.model_validate(doc)
+    healthy = stats(**{old: (50, 0, 0), new: (10, 0, 0)})
+    p = plan(spec, status, observe(T0 + timedelta(minutes=2),
+                                   serve=served({old: 90, new: 10}, healthy)))
+    apply = next(a for a in p.actions if isinstance(a, ApplyTraffic))
+    assert apply.filters == ((new, False),)
+    config = serve_app_config("m", spec, apply)
+    assert {r.revision: r.filter for r in config.revisions} == {old: None, new: False}
+    assert config.filter.enabled is True
+    # What was written reads back to the same fingerprint (no endless re-apply).
+    assert spec_fingerprint("m", spec, config.revisions) == settings_hash(config)
+    # Promoted: the candidate is stable and filtered as serving.filter says.
+    for minutes, split_ in ((4, {old: 50, new: 50}), (5, {new: 100})):
+        p = plan(spec, p.status, observe(T0 + timedelta(minutes=minutes),
+                                         serve=served(split_, healthy)))
+    assert p.status.phase == Phase.SERVING
+    assert next(a for a in p.actions if isinstance(a, ApplyTraffic)).filters == ()

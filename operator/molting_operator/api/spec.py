@@ -263,6 +263,16 @@ class AnalysisThresholds(WireModel):
     )
 
 
+class RevisionFilter(WireModel):
+    """During a canary, whether the serving filter runs on stable's and on the candidate's
+    answers; unset: as spec.serving.filter.enabled. ``candidate: false`` with the filter on is the
+    A/B 'a cleaned model against the original with the filter'. An edit applies at the next
+    canary step; after the canary every revision is filtered as spec.serving.filter says."""
+
+    stable: bool | None = Field(None, description="The filter on stable's answers.")
+    candidate: bool | None = Field(None, description="The filter on the candidate's answers.")
+
+
 class RolloutSpec(WireModel):
     """The progressive rollout of a candidate that passed its gates."""
 
@@ -304,6 +314,10 @@ class RolloutSpec(WireModel):
         description="Request header that keeps a user on one revision (A/B assignment).",
     )
     auto_rollback: bool = Field(True, description="Roll back automatically on a failed analysis.")
+    revision_filter: RevisionFilter = Field(
+        default_factory=RevisionFilter,
+        description="During a canary, the filter per revision (stable, candidate).",
+    )
 
     @field_validator("steps")
     @classmethod
