@@ -595,3 +595,108 @@ def test_a_serving_spec_edit_is_re_applied_without_retraining() -> None:
         assert kinds(plan(other, status, observe(serve=seen(other))).actions) == ["ApplyTraffic"]
     unknown = served({rev: 100})  # a driver that cannot tell
     assert kinds(plan(edited, status, observe(serve=unknown)).actions) == []
+
+
+# -- the not-worse rule (spec.serving.rollout.analysis.notWorse) ----------------------------
+
+
+def with_not_worse(spec: MoltingModelSpec, **rule: Any) -> MoltingModelSpec:
+    doc = spec.to_wire()
+    doc["serving"]["rollout"]["analysis"]["notWorse"] = {"metric": "metaLanguage", **rule}
+    return MoltingModelSpec.model_validate(doc)
+
+
+def test_not_worse_passes_a_candidate_as_good_as_stable_and_records_the_verdict() -> None:
+    spec, status, old, new = in_canary()
+    spec = with_not_worse(spec)
+    same = stats(**{old: (1000, 0, 20), new: (1000, 0, 20)})
+    p = plan(spec, status, observe(T0 + timedelta(minutes=2), serve=served({old: 90, new: 10}, same)))
+    assert p.status.canary.step == 1
+    verdict = p.status.verdict
+    assert verdict.decision == "Pass" and verdict.metric == "metaLanguage"
+    assert (verdict.candidate_revision, verdict.stable_revision) == (new, old)
+    assert verdict.candidate.n == 1000 and verdict.candidate.low < 0.02 < verdict.candidate.high
+    assert verdict.margin == 0.05 and verdict.confidence == 0.95
+    # `molting describe` shows it: each revision's figure with its interval, and the decision.
+    from rich.console import Console
+
+    from molting_operator.drivers.local.view import verdict as verdict_view
+    console = Console(record=True, width=160)
+    console.print(verdict_view(p.status))
+    shown = console.export_text()
+    assert "Pass" in shown and f"{new}" in shown and "0.020 [0.013, 0.031]" in shown
+    # The same figures later do not move the verdict's time (no status write on a quiet tick).
+    again = plan(spec, p.status, observe(T0 + timedelta(minutes=3),
+                                         serve=served({old: 50, new: 50}, same)))
+    assert again.status.verdict == verdict
+
+
+def test_not_worse_fails_where_the_fixed_thresholds_pass_and_rolls_back() -> None:
+    spec, status, old, new = in_canary()
+    worse = stats(**{old: (1000, 0, 20), new: (1000, 0, 100)})
+    assert plan(spec, status, observe(T0 + timedelta(minutes=2),
+                                      serve=served({old: 90, new: 10}, worse))).status.canary.step == 1
+    p = plan(with_not_worse(spec), status, observe(T0 + timedelta(seconds=10),
+                                                   serve=served({old: 90, new: 10}, worse)))
+    assert p.status.phase == Phase.ROLLED_BACK and p.status.verdict.decision == "Fail"
+    assert "not-worse Fail" in p.status.history[-1].reason
+    assert p.status.verdict.difference_low >= 0.05
+
+
+def test_not_worse_inconclusive_holds_the_step_past_its_duration() -> None:
+    spec, status, old, new = in_canary()
+    few = stats(**{old: (1000, 0, 20), new: (20, 0, 0)})
+    p = plan(with_not_worse(spec), status, observe(T0 + timedelta(minutes=5),
+                                                   serve=served({old: 90, new: 10}, few)))
+    assert p.status.phase == Phase.CANARY and p.status.canary.step == 0
+    assert p.status.canary.analysis.startswith("Inconclusive")
+    assert "need 30 samples" in p.status.canary.analysis
+    assert p.status.verdict.decision == "Inconclusive"
+
+
+def test_not_worse_on_ratings_without_ratings_is_inconclusive() -> None:
+    spec, status, old, new = in_canary()
+    busy = stats(**{old: (1000, 0, 0), new: (1000, 0, 0)})
+    p = plan(with_not_worse(spec, metric="rating", margin=0.25), status,
+             observe(T0 + timedelta(minutes=5), serve=served({old: 90, new: 10}, busy)))
+    assert p.status.canary.step == 0 and p.status.verdict.decision == "Inconclusive"
+    assert "need 30 ratings on each side (candidate 0, stable 0)" in p.status.canary.analysis
+
+
+def test_not_worse_rule_ranges_are_refused_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    spec = make_spec()
+    for rule, field_ in (({"margin": 1.5}, "margin"), ({"confidence": 1.0}, "confidence"),
+                         ({"minSamples": 100, "maxSamples": 50}, "maxSamples"),
+                         ({"metric": "latency"}, "metric")):
+        with pytest.raises(ValidationError, match=field_):
+            with_not_worse(spec, **rule)
+    rating = with_not_worse(spec, metric="rating", margin=1.5).serving.rollout.analysis.not_worse
+    assert rating.margin == 1.5
+
+
+def test_revision_filter_turns_the_filter_off_for_the_candidate_during_the_canary_only() -> None:
+    from molting_operator.builders.serve_app import serve_app_config, spec_fingerprint
+    from molting_workloads.contract.serve_config import settings_hash
+
+    spec, status, old, new = in_canary()
+    doc = spec.to_wire()
+    doc["serving"]["rollout"]["revisionFilter"] = {"candidate": False}
+    spec = MoltingModelSpec.model_validate(doc)
+    healthy = stats(**{old: (50, 0, 0), new: (10, 0, 0)})
+    p = plan(spec, status, observe(T0 + timedelta(minutes=2),
+                                   serve=served({old: 90, new: 10}, healthy)))
+    apply = next(a for a in p.actions if isinstance(a, ApplyTraffic))
+    assert apply.filters == ((new, False),)
+    config = serve_app_config("m", spec, apply)
+    assert {r.revision: r.filter for r in config.revisions} == {old: None, new: False}
+    assert config.filter.enabled is True
+    # What was written reads back to the same fingerprint (no endless re-apply).
+    assert spec_fingerprint("m", spec, config.revisions) == settings_hash(config)
+    # Promoted: the candidate is stable and filtered as serving.filter says.
+    for minutes, split_ in ((4, {old: 50, new: 50}), (5, {new: 100})):
+        p = plan(spec, p.status, observe(T0 + timedelta(minutes=minutes),
+                                         serve=served(split_, healthy)))
+    assert p.status.phase == Phase.SERVING
+    assert next(a for a in p.actions if isinstance(a, ApplyTraffic)).filters == ()

@@ -12,6 +12,8 @@ import json
 from html import escape
 from typing import Any
 
+from molting_workloads.contract.ab_stats import wilson
+
 # (key in EvalMetrics' wire form, label, how a gate reads it)
 RATE_METRICS = (
     ("metaLanguageRate", "meta-\nlanguage", "maxMetaLanguageRate", "≤"),
@@ -69,6 +71,7 @@ def render_html(report: dict) -> str:
     sections = [
         _header(report),
         _metrics_table(metrics, report.get("policy", {}), report.get("gates", [])),
+        _intervals(metrics),
         _gates(report.get("gates", [])),
         _plots(metrics, report.get("policy", {}), report.get("lossCurve") or []),
         _answers(report.get("questions", []), "stable" in metrics),
@@ -122,6 +125,40 @@ def _metrics_table(metrics: dict, policy: dict, gates: list[dict]) -> str:
         rows.append(f"<tr><td>{label}</td>{cells}<td>{escape(limits.get(key, ''))}{mark}</td></tr>")
     return (
         f"<h2>Metrics</h2><table><tr><th>metric</th>{head}<th>gate</th></tr>{''.join(rows)}"
+        "</table>"
+    )
+
+
+# Rates the evaluation counts over its n answers, shown with a Wilson interval.
+INTERVAL_METRICS = (("metaLanguageRate", "meta-language rate"), ("emptyRate", "empty answers"))
+
+
+def interval_rows(metrics: dict, confidence: float = 0.95) -> list[tuple[str, str, str]]:
+    """(metric, side, "rate [low, high]") for each rate the eval has, per revision."""
+    rows = []
+    for key, label in INTERVAL_METRICS:
+        for who in ("candidate", "stable"):
+            side = metrics.get(who) or {}
+            n, rate = side.get("n"), side.get(key)
+            if not n or rate is None:
+                continue
+            est = wilson(round(rate * n), int(n), confidence)
+            rows.append((label, who, f"{est.value:.0%} [{est.low:.0%}, {est.high:.0%}] of {n}"))
+    return rows
+
+
+def _intervals(metrics: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(label)}</td><td>{who}</td><td class=\"num\">{escape(text)}</td></tr>"
+        for label, who, text in interval_rows(metrics)
+    )
+    if not rows:
+        return ""
+    return (
+        "<h2>Rates with 95% intervals</h2><p class=\"sub\">Wilson score intervals over the "
+        "evaluation's answers: with few questions a gap between the revisions can be noise. "
+        "(No ratings or rubric scores in this evaluation.)</p>"
+        f"<table><tr><th>metric</th><th>revision</th><th>rate [95% interval]</th></tr>{rows}"
         "</table>"
     )
 

@@ -8,6 +8,7 @@ from each model's ``json_schema_extra``; tests check both refuse the same resour
 from __future__ import annotations
 
 import re
+from enum import Enum
 
 from pydantic import Field, field_validator, model_validator
 
@@ -186,6 +187,57 @@ class CanaryStep(WireModel):
     )
 
 
+class NotWorseMetric(str, Enum):
+    META_LANGUAGE = "metaLanguage"
+    ERROR_RATE = "errorRate"
+    RATING = "rating"
+
+
+class NotWorseRule(WireModel):
+    """Require the candidate to be not worse than stable with a stated confidence (the rule in
+    contract/ab_stats.py), on user traffic of both revisions; probes are left out because they
+    reach the candidate alone."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            ("!has(self.maxSamples) || !has(self.minSamples) || self.maxSamples >= self.minSamples",
+             "notWorse.maxSamples must be at least minSamples"),
+            ("!has(self.metric) || self.metric == 'rating' || !has(self.margin) || self.margin <= 1.0",
+             "notWorse.margin of a rate must be at most 1"),
+        )
+    }
+
+    metric: NotWorseMetric = Field(
+        ..., description="metaLanguage (raw meta-language rate), errorRate, or rating (mean "
+        "user rating, higher is better; with no ratings the rule stays Inconclusive).",
+    )
+    margin: float = Field(
+        0.05, ge=0.0, le=4.0,
+        description="How much worse the candidate may be: a rate difference for rates (at most "
+        "1), rating points for rating.",
+    )
+    confidence: float = Field(
+        0.95, ge=0.5, lt=1.0, description="One-sided confidence of the test, in [0.5, 1)."
+    )
+    min_samples: int = Field(
+        30, ge=2, le=1_000_000,
+        description="Fewer observations on either side make the rule Inconclusive (the step waits).",
+    )
+    max_samples: int = Field(
+        2000, ge=2, le=10_000_000,
+        description="With this many on both sides and still no Pass, the rule Fails.",
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> NotWorseRule:
+        if self.max_samples < self.min_samples:
+            raise ValueError(f"maxSamples: must be at least minSamples ({self.min_samples}), "
+                             f"got {self.max_samples}")
+        if self.metric != NotWorseMetric.RATING and self.margin > 1.0:
+            raise ValueError(f"margin: a rate margin must be at most 1, got {self.margin}")
+        return self
+
+
 class AnalysisThresholds(WireModel):
     """Live analysis at each canary step; a breach rolls back when autoRollback is on."""
 
@@ -205,6 +257,20 @@ class AnalysisThresholds(WireModel):
     probe: bool = Field(
         True, description="Send the evaluation questions to the candidate through the live path."
     )
+    not_worse: NotWorseRule | None = Field(
+        None, description="Also require the candidate to be not worse than stable with a stated "
+        "confidence (off when absent): Fail rolls back like a breach, Inconclusive holds the step.",
+    )
+
+
+class RevisionFilter(WireModel):
+    """During a canary, whether the serving filter runs on stable's and on the candidate's
+    answers; unset: as spec.serving.filter.enabled. ``candidate: false`` with the filter on is the
+    A/B 'a cleaned model against the original with the filter'. An edit applies at the next
+    canary step; after the canary every revision is filtered as spec.serving.filter says."""
+
+    stable: bool | None = Field(None, description="The filter on stable's answers.")
+    candidate: bool | None = Field(None, description="The filter on the candidate's answers.")
 
 
 class RolloutSpec(WireModel):
@@ -248,6 +314,10 @@ class RolloutSpec(WireModel):
         description="Request header that keeps a user on one revision (A/B assignment).",
     )
     auto_rollback: bool = Field(True, description="Roll back automatically on a failed analysis.")
+    revision_filter: RevisionFilter = Field(
+        default_factory=RevisionFilter,
+        description="During a canary, the filter per revision (stable, candidate).",
+    )
 
     @field_validator("steps")
     @classmethod

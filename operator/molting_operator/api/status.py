@@ -6,6 +6,7 @@ from enum import Enum
 
 from pydantic import Field
 
+from molting_workloads.contract.ab_stats import NotWorseResult
 from molting_workloads.contract.base import WireModel
 from molting_workloads.contract.progress import TrainingProgress
 
@@ -131,6 +132,15 @@ class CanaryState(WireModel):
     analysis: str | None = Field(None, description="Last analysis verdict and why.")
 
 
+class AbVerdict(NotWorseResult):
+    """The canary's last not-worse verdict (spec.serving.rollout.analysis.notWorse), kept after
+    the canary ends."""
+
+    candidate_revision: str = Field(..., description="The candidate it judged.")
+    stable_revision: str = Field(..., description="The stable it was compared with.")
+    at: str = Field(..., description="When (RFC 3339).")
+
+
 class HistoryEntry(WireModel):
     """What happened to one revision."""
 
@@ -162,6 +172,10 @@ class MoltingModelStatus(WireModel):
     meta_language_rate: float | None = Field(None, description="Stable's evaluated meta-language rate.")
     meta_language_rate_text: str | None = Field(
         None, description="metaLanguageRate with two decimals, e.g. 0.20 (the META-LANG column)."
+    )
+    verdict: AbVerdict | None = Field(
+        None, description="The last not-worse verdict of a canary, with the figures and their "
+        "intervals (only with analysis.notWorse).",
     )
     progress: TrainingProgress | None = Field(None, description="Training progress.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Past revisions.")

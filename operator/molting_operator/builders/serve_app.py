@@ -22,7 +22,7 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
     """Weighted revisions first (stable, then the candidate), then every other known adapter at
     weight 0."""
     weights = action.as_dict()
-    adapters = dict(action.adapters)
+    adapters, filters = dict(action.adapters), dict(action.filters)
     order = [rev for rev, _ in action.weights] + sorted(set(adapters) - set(weights))
     serving = spec.serving
     return ServeAppConfig(
@@ -30,7 +30,8 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
         base_model=spec.base_model.source,
         base_model_revision=spec.base_model.revision,
         revisions=[
-            RevisionEntry(revision=rev, adapter=adapters[rev], weight=weights.get(rev, 0))
+            RevisionEntry(revision=rev, adapter=adapters[rev], weight=weights.get(rev, 0),
+                          filter=filters.get(rev))
             for rev in order if rev in adapters
         ],
         filter=FilterPolicy(enabled=serving.filter.enabled, extra_patterns=meta_patterns(spec),
@@ -49,7 +50,9 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
 def traffic_of(revisions: Sequence[RevisionEntry]) -> ApplyTraffic:
     """The ApplyTraffic a written config's revisions came from (weighted ones in their order)."""
     return ApplyTraffic(weights=tuple((r.revision, r.weight) for r in revisions if r.weight),
-                        adapters=tuple(sorted((r.revision, r.adapter) for r in revisions)))
+                        adapters=tuple(sorted((r.revision, r.adapter) for r in revisions)),
+                        filters=tuple((r.revision, r.filter) for r in revisions
+                                      if r.filter is not None))
 
 
 def spec_fingerprint(name: str, spec: MoltingModelSpec, revisions: Sequence[RevisionEntry]) -> str:

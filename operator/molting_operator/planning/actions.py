@@ -39,6 +39,9 @@ class ApplyTraffic:
 
     weights: tuple[tuple[str, int], ...]
     adapters: tuple[tuple[str, str], ...]
+    # Revisions whose filter differs from spec.serving.filter.enabled (a canary's
+    # rollout.revisionFilter): revision -> whether the filter runs on its answers.
+    filters: tuple[tuple[str, bool], ...] = ()
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.weights)

@@ -1,11 +1,22 @@
-"""Live canary analysis: judge the candidate's counters against thresholds and against stable."""
+"""Live canary analysis: judge the candidate's counters against thresholds and against stable,
+and, when ``analysis.notWorse`` asks, with the not-worse test of ``contract.ab_stats``.
+
+The combined verdict: any breach, or the test's Fail, is Failed; else too few requests, or the
+test's Inconclusive, is Inconclusive (the step holds); else Passed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
-from molting_operator.api.spec import AnalysisThresholds
+from molting_operator.api.spec import AnalysisThresholds, NotWorseMetric, NotWorseRule
+from molting_workloads.contract.ab_stats import (
+    Decision,
+    NotWorseResult,
+    not_worse_mean,
+    not_worse_rate,
+)
 from molting_workloads.contract.live_stats import AppStats, Counters
 
 
@@ -19,6 +30,7 @@ class Verdict(str, Enum):
 class Analysis:
     verdict: Verdict
     reason: str
+    not_worse: NotWorseResult | None = None
 
 
 def _combined(counters: list[Counters]) -> Counters:
@@ -34,7 +46,45 @@ def _combined(counters: list[Counters]) -> Counters:
     return total
 
 
+def not_worse(rule: NotWorseRule, cand: Counters, base: Counters) -> NotWorseResult:
+    """The not-worse test on two revisions' user counters."""
+    bounds = {"margin": rule.margin, "confidence": rule.confidence,
+              "min_samples": rule.min_samples, "max_samples": rule.max_samples}
+    metric = rule.metric.value
+    if rule.metric == NotWorseMetric.RATING:
+        return not_worse_mean(metric, (cand.ratings, cand.rating_sum, cand.rating_sum_squares),
+                              (base.ratings, base.rating_sum, base.rating_sum_squares), **bounds)
+    if rule.metric == NotWorseMetric.ERROR_RATE:
+        return not_worse_rate(metric, cand.errors, cand.requests, base.errors, base.requests,
+                              **bounds)
+    # Meta-language is counted on answers (requests that did not fail).
+    return not_worse_rate(metric, cand.meta_hits, cand.requests - cand.errors, base.meta_hits,
+                          base.requests - base.errors, **bounds)
+
+
 def analyse(
+    stats: AppStats | None, candidate: str, stable: str | None, limits: AnalysisThresholds
+) -> Analysis:
+    """The thresholds' verdict, combined with the not-worse test's when the spec has one."""
+    result = _thresholds(stats, candidate, stable, limits)
+    rule = limits.not_worse
+    if rule is None or result.verdict == Verdict.FAILED:
+        return result
+    cand = stats.of(candidate) if stats else None
+    base = stats.of(stable) if stats and stable else None
+    if cand is None or base is None:
+        return Analysis(Verdict.INCONCLUSIVE, f"{result.reason}; not-worse: no live stats for "
+                        "both revisions yet")
+    test = not_worse(rule, cand.user, base.user)
+    text = f"not-worse {test.decision.value}: {test.reason}"
+    if test.decision == Decision.FAIL:
+        return Analysis(Verdict.FAILED, text, test)
+    if test.decision == Decision.INCONCLUSIVE:
+        return Analysis(Verdict.INCONCLUSIVE, f"{result.reason}; {text}", test)
+    return Analysis(result.verdict, f"{result.reason}; {text}", test)
+
+
+def _thresholds(
     stats: AppStats | None, candidate: str, stable: str | None, limits: AnalysisThresholds
 ) -> Analysis:
     """Passed, Failed (a breach) or Inconclusive (too few requests, or no stats)."""

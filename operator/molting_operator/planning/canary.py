@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from molting_operator.api.spec import parse_duration
-from molting_operator.api.status import CanaryState, Outcome, Phase, Reason
+from molting_operator.api.status import AbVerdict, CanaryState, Outcome, Phase, Reason
 from molting_operator.planning import analysis as analysis_mod
 from molting_operator.planning.actions import Probe
 from molting_operator.planning.context import (
@@ -16,6 +16,7 @@ from molting_operator.planning.context import (
     runs_split,
     split,
 )
+from molting_workloads.contract.ab_stats import NotWorseResult
 
 
 def start_step(ctx: PlanContext, index: int) -> None:
@@ -44,6 +45,8 @@ def step_canary(ctx: PlanContext) -> None:
     result = analysis_mod.analyse(serve.stats if serve else None, cand.revision,
                                   st.stable.revision, rollout.analysis)
     st.canary.analysis = f"{result.verdict.value}: {result.reason}"
+    if result.not_worse is not None:
+        record_verdict(ctx, result.not_worse)
     if result.verdict == analysis_mod.Verdict.FAILED:
         if rollout.auto_rollback:
             roll_back_candidate(ctx, Reason.ANALYSIS_FAILED, f"analysis failed: {result.reason}")
@@ -65,6 +68,17 @@ def step_canary(ctx: PlanContext) -> None:
                   f"Canary of {cand.revision} advanced to {st.canary.weight}% ({result.reason})")
     else:
         promote(ctx, Reason.PROMOTED, f"canary healthy at every step ({result.reason})")
+
+
+def record_verdict(ctx: PlanContext, test: NotWorseResult) -> None:
+    """Keep the not-worse verdict in the status; its time moves only when its figures do (a
+    quiet canary writes no status)."""
+    st = ctx.status
+    verdict = AbVerdict(**test.model_dump(), candidate_revision=st.candidate.revision,
+                        stable_revision=st.stable.revision, at=ctx.now)
+    if st.verdict is None or (st.verdict.model_dump(exclude={"at"})
+                              != verdict.model_dump(exclude={"at"})):
+        st.verdict = verdict
 
 
 def promote(ctx: PlanContext, reason: Reason, why: str) -> None:

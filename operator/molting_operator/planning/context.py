@@ -84,7 +84,18 @@ def apply_traffic(ctx: PlanContext) -> None:
     st.canary_weight = st.canary.weight if st.canary else None
     # Every known adapter travels along (previous at weight 0): a rollback is then a weight
     # change only, and a request pinned to any of them is served.
-    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters(st).items()))))
+    ctx.actions.append(ApplyTraffic(weights=weights, adapters=tuple(sorted(adapters(st).items())),
+                                    filters=revision_filters(ctx)))
+
+
+def revision_filters(ctx: PlanContext) -> tuple[tuple[str, bool], ...]:
+    """During a canary, the filter of stable and of the candidate as rollout.revisionFilter
+    sets them (outside a canary every revision is filtered as serving.filter says)."""
+    st, chosen = ctx.status, ctx.spec.serving.rollout.revision_filter
+    if st.canary is None or st.candidate is None or st.stable is None:
+        return ()
+    pairs = ((st.stable.revision, chosen.stable), (st.candidate.revision, chosen.candidate))
+    return tuple((rev, on) for rev, on in pairs if on is not None)
 
 
 def wanted_split(ctx: PlanContext) -> dict[str, int]:

@@ -21,6 +21,11 @@ class Counters(WireModel):
         0, description="Requests refused with 503 because the adapter could not be loaded."
     )
     latency_mean_ms: float | None = None
+    # User ratings (1..5) as count, sum and sum of squares, for the canary's not-worse test;
+    # zero until something records ratings.
+    ratings: int = Field(0, description="Ratings received.")
+    rating_sum: float = Field(0.0, description="Sum of the ratings.")
+    rating_sum_squares: float = Field(0.0, description="Sum of the squared ratings.")
 
     @property
     def error_rate(self) -> float:

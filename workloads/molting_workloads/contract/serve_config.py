@@ -47,6 +47,11 @@ class RevisionEntry(WireModel):
     weight: int = Field(
         0, ge=0, le=100, description="Percent of user traffic; 0 still serves pinned requests."
     )
+    filter: bool | None = Field(
+        None, description="Whether the filter runs on this revision's answers (none: as "
+        "filter.enabled says): an A/B of a cleaned model without the filter against the original "
+        "with it.",
+    )
 
 
 class ServeAppConfig(WireModel):

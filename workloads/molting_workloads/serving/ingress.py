@@ -2,7 +2,8 @@
 split, the filter (in process: no extra hop), response labels and the live counters.
 
 Routes: POST /v1/chat/completions (JSON or SSE), GET /v1/models, /healthz, /stats, /metrics.
-Everything but /healthz needs the token when auth is on. ``reconfigure`` swaps the split, the
+Everything but /healthz needs the token when auth is on. The filter runs on a revision's answers as
+its entry's ``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps the split, the
 filter and the limits in one assignment, so a request sees either the old or the new settings.
 """
 
@@ -62,6 +63,10 @@ class _Live:
     weights: dict[str, int]
     language: MetaLanguage
     fingerprint: str | None  # the config's serve_config.settings_hash, as ``settings`` carry it
+    filtered: dict[str, bool]  # revision -> whether the filter runs on its answers
+
+    def filters(self, revision: str) -> bool:
+        return self.filtered.get(revision, self.settings.filter.enabled)
 
     @classmethod
     def build(cls, settings: IngressSettings) -> _Live:
@@ -76,6 +81,7 @@ class _Live:
                                   builtin=settings.filter.builtin_detector,
                                   field="filter"),
             fingerprint=settings.settings_hash,
+            filtered={r.revision: r.filter for r in settings.revisions if r.filter is not None},
         )
 
 
@@ -148,7 +154,7 @@ class Ingress:
             raise _generator_error(result, revision)
         generation_s = time.perf_counter() - generation_started
         raw = result["text"]
-        text, removed, fallback = _apply_filter(live, raw)
+        text, removed, fallback = _apply_filter(live, raw, revision)
         self.stats.record(
             revision, kind,
             Outcome(ok=True, latency_s=time.perf_counter() - started, raw_meta=live.language.contains(raw),
@@ -232,7 +238,7 @@ class Ingress:
                 yield item["delta"]
 
         outcome = streaming.StreamOutcome()
-        make_filter = (lambda: StreamFilter(live.language)) if live.settings.filter.enabled else None
+        make_filter = (lambda: StreamFilter(live.language)) if live.filters(revision) else None
         events = streaming.filtered_sse(
             deltas(), cid=openai_types.completion_id(), model=self.name,
             molting=molting, make_filter=make_filter, outcome=outcome,
@@ -273,8 +279,8 @@ class Ingress:
         )
 
 
-def _apply_filter(live: _Live, raw: str) -> tuple[str, list[str], bool]:
-    if not live.settings.filter.enabled:
+def _apply_filter(live: _Live, raw: str, revision: str) -> tuple[str, list[str], bool]:
+    if not live.filters(revision):
         return raw, [], False
     result = live.language.strip(raw)
     return result.text, list(result.removed), bool(result.fallback)

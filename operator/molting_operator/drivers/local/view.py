@@ -86,6 +86,33 @@ def live(state: StateDir, name: str, events: list[str], error: str | None) -> Gr
     return Group(*parts)
 
 
+def _figure(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None
+                             else "")
+
+
+def verdict(status: MoltingModelStatus) -> RenderableType | None:
+    """The canary's last not-worse verdict: each revision's figure with its interval."""
+    v = status.verdict
+    if v is None:
+        return None
+    title = (f"Not-worse verdict ({v.at}): {v.decision.value}, {v.metric}, margin {v.margin}, "
+             f"confidence {v.confidence:.0%}")
+    table_ = Table(title=title, box=None, header_style="bold", title_justify="left")
+    for col in ("ROLE", "REVISION", "N", f"{v.metric} [{v.confidence:.0%} interval]"):
+        table_.add_column(col)
+    table_.add_row("candidate", v.candidate_revision, str(v.candidate.n),
+                   _figure(v.candidate.value, v.candidate.low, v.candidate.high))
+    table_.add_row("stable", v.stable_revision, str(v.stable.n),
+                   _figure(v.stable.value, v.stable.low, v.stable.high))
+    table_.add_row("difference", "", "", _figure(v.difference, v.difference_low, v.difference_high)
+                   + f"  (one-sided {v.confidence:.0%})")
+    table_.caption, table_.caption_justify = v.reason, "left"
+    return table_
+
+
 def describe(state: StateDir, name: str) -> Group:
     status = state.load_status(name)
     parts: list[RenderableType] = [table(state, [name])]
@@ -111,6 +138,8 @@ def describe(state: StateDir, name: str) -> Group:
     parts.append(refs)
     if (g := gates(status)) is not None:
         parts.append(g)
+    if (v := verdict(status)) is not None:
+        parts.append(v)
     hist = Table(title="History", box=None, header_style="bold", title_justify="left")
     for col in ("AT", "REVISION", "OUTCOME", "REASON"):
         hist.add_column(col)
