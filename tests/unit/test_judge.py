@@ -260,3 +260,22 @@ def test_no_judge_no_judge_gates_and_every_verdict_has_a_state() -> None:
     assert {v.state for v in verdicts} <= {"Passed", "Failed"}
     with pytest.raises(ValueError, match="Error has not passed"):
         GateVerdict(name="x", passed=True, state="Error")
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_the_html_report_shows_each_score_with_its_reason_and_the_means(tmp_path) -> None:
+    from molting_workloads.report import _answers, _gates, _judge
+
+    client, _ = _client(tmp_path, lambda r: _completion(json.dumps(GOOD)))
+    run = judge_answers(POLICY, ["q1"], ["a1"], tmp_path, client=client)
+    judge = {"url": POLICY.url, "model": POLICY.model,
+             "criteria": [c.to_wire() for c in POLICY.criteria], **run.scores.to_wire()}
+    section = _judge(judge)
+    assert "judge-1" in section and "9.00" in section and "≥ 8.5" in section
+    row = {"index": 1, "question": "q1", "candidate": {"answer": "a1", "judge": run.rows[0]}}
+    answers = _answers([row], with_stable=False)
+    assert "<b>personality</b> 8.5/10 — warm" in answers
+    error = [v.to_wire() for v in _judge_verdicts(JudgeScores(model="judge-1", error="nope"))]
+    assert "! Error" in _gates(error)
