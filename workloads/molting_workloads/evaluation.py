@@ -1,5 +1,6 @@
 """`molting eval`: answer the evaluation questions with the candidate (and stable) adapter, score
-the answers, decide the gates, and write eval-report.json, eval-report.html and the summary.
+the answers (and, with a judge, have the judge model score the candidate's), decide the gates, and
+write eval-report.json, eval-report.html and the summary.
 
 Inputs are checked before any model loads, so bad input fails in about a second.
 """
@@ -262,9 +263,15 @@ def run_eval(
     scored = {who: _score(request, questions, got, scorer, meta) for who, got in answers.items()}
     timings["relevanceAndMetricsS"] = time.perf_counter() - clock
     metrics = {who: rows_metrics for who, (_, rows_metrics) in scored.items()}
-    verdicts = decide(metrics[CANDIDATE], metrics.get(STABLE), request.gates)
     out = Path(request.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    judged = None
+    if request.judge is not None:
+        clock = time.perf_counter()
+        judged = _judge(request, questions, answers[CANDIDATE], out)
+        metrics[CANDIDATE] = metrics[CANDIDATE].model_copy(update={"judge": judged.scores})
+        timings["judgeS"] = time.perf_counter() - clock
+    verdicts = decide(metrics[CANDIDATE], metrics.get(STABLE), request.gates, request.judge)
     json_path, html_path = out / REPORT_JSON, out / REPORT_HTML
     summary = EvalSummary(
         revision=request.revision, ok=True, passed=passed(verdicts), metrics=metrics[CANDIDATE],
@@ -272,6 +279,10 @@ def run_eval(
     )
     timings["totalS"] = time.perf_counter() - started
     report = _report(request, questions, answers, scored, verdicts, summary, meta)
+    if judged is not None:
+        report["judge"] = _judge_report(request, judged)
+        for row, judge_row in zip(report["questions"], judged.rows, strict=True):
+            row[CANDIDATE]["judge"] = judge_row
     report |= {"relevance": scorer.info.to_wire(), "lossCurve": loss_curve,
                "trainReport": loss_source, "timings": {k: round(v, 3) for k, v in timings.items()}}
     json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
@@ -279,6 +290,28 @@ def run_eval(
     if write_termination(summary, termination_log):
         log.info("wrote the summary to %s", termination_log)
     return EvalOutcome(summary, report, json_path, html_path, verdicts)
+
+
+def _judge(request: EvalRequest, questions: Sequence[Question], answers: list[str], out: Path):
+    from molting_workloads.contract.layout import JUDGE_CACHE_DIR
+    from molting_workloads.judge import judge_answers
+
+    assert request.judge is not None
+    cache = Path(request.judge_cache_dir) if request.judge_cache_dir else out / JUDGE_CACHE_DIR
+    judged = judge_answers(request.judge, [q.text for q in questions], answers, cache)
+    if judged.scores.error:
+        log.warning("the judge gave no scores: %s", judged.scores.error)
+    else:
+        log.info("judge %s scored %d answers (%d from the cache)", request.judge.model,
+                 judged.scores.n, judged.scores.cached)
+    return judged
+
+
+def _judge_report(request: EvalRequest, judged) -> dict:
+    assert request.judge is not None
+    return {"url": request.judge.url, "model": request.judge.model,
+            "criteria": [c.to_wire() for c in request.judge.criteria],
+            **judged.scores.to_wire()}
 
 
 def _generate_answers(
@@ -372,7 +405,8 @@ def meta_spans(meta, text: str) -> list[dict]:
 
 def format_verdicts(verdicts: Sequence[GateVerdict]) -> list[str]:
     """One ✓/✗ line per gate, then the overall result."""
-    lines = [f"{'✓' if v.passed else '✗'} {v.name:<13} {v.reason}" for v in verdicts]
+    lines = [f"{'✓' if v.passed else '!' if v.state == 'Error' else '✗'} {v.name:<13} "
+             f"{'Error: ' if v.state == 'Error' else ''}{v.reason}" for v in verdicts]
     failed = [v.name for v in verdicts if not v.passed]
     lines.append("gates passed" if not failed else f"gates failed: {', '.join(failed)}")
     return lines

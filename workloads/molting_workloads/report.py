@@ -62,6 +62,7 @@ padding:1px 8px;margin:4px 4px 0 0}.chips span.bad{background:#ffd6d2;color:#8a1
 pre{background:#fff;border:1px solid #dde1e6;padding:10px;overflow-x:auto;white-space:pre-wrap;
 font-size:12px}
 .empty{color:#8a1c14;font-style:italic}
+.judge{margin-top:8px;font-size:13px;white-space:normal}.judge ul{margin:2px 0;padding-left:18px}
 """
 
 
@@ -73,6 +74,7 @@ def render_html(report: dict) -> str:
         _metrics_table(metrics, report.get("policy", {}), report.get("gates", [])),
         _intervals(metrics),
         _gates(report.get("gates", [])),
+        _judge(report.get("judge")),
         _plots(metrics, report.get("policy", {}), report.get("lossCurve") or []),
         _answers(report.get("questions", []), "stable" in metrics),
         _details(report),
@@ -167,10 +169,14 @@ def _fmt(fmt: str, value: Any) -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _gate_mark(g: dict) -> str:
+    return "✓" if g.get("passed") else "!" if g.get("state") == "Error" else "✗"
+
+
 def _gates(gates: list[dict]) -> str:
     rows = "".join(
-        f"<tr><td class=\"{'ok' if g.get('passed') else 'no'}\">{'✓' if g.get('passed') else '✗'}"
-        f"</td><td>{escape(str(g.get('name', '')))}</td>"
+        f"<tr><td class=\"{'ok' if g.get('passed') else 'no'}\">{_gate_mark(g)}"
+        f"{' Error' if g.get('state') == 'Error' else ''}</td><td>{escape(str(g.get('name', '')))}</td>"
         f"<td>{escape(str(g.get('threshold', '')))}</td><td>{escape(str(g.get('reason', '')))}</td></tr>"
         for g in gates
     )
@@ -178,6 +184,43 @@ def _gates(gates: list[dict]) -> str:
         "<h2>Gates</h2><table><tr><th></th><th>gate</th><th>threshold</th><th>result</th></tr>"
         f"{rows}</table>"
     )
+
+
+def _judge(judge: dict | None) -> str:
+    """The judge, its rubric and the mean score per criterion (or why there is none)."""
+    if not judge:
+        return ""
+    means = judge.get("means") or {}
+    rows = "".join(
+        f"<tr><td>{escape(str(c.get('name')))}</td><td>{escape(str(c.get('description')))}</td>"
+        f"<td class=\"num\">{escape(_fmt('{:.2f}', means.get(c.get('name'))))}</td>"
+        f"<td>≥ {escape(str(c.get('minScore')))}</td></tr>"
+        for c in judge.get("criteria", [])
+    )
+    error = judge.get("error")
+    note = (f"<p class=\"no\">The judge gave no scores: {escape(str(error))}</p>" if error else
+            f"<p class=\"sub\">{judge.get('n', 0)} answers scored out of 10 "
+            f"({judge.get('cached', 0)} replies from the cache).</p>")
+    return (
+        f"<h2>Judge</h2><p class=\"sub\">Model <b>{escape(str(judge.get('model', '')))}</b> at "
+        f"{escape(str(judge.get('url', '')))}.</p>{note}<table><tr><th>criterion</th>"
+        f"<th>what it scores</th><th>mean</th><th>gate</th></tr>{rows}</table>"
+    )
+
+
+def _judged(row: dict | None) -> str:
+    """One answer's judge scores with the judge's reasons, or its refusal with the reply."""
+    if not row:
+        return ""
+    if "scores" in row:
+        items = "".join(
+            f"<li><b>{escape(name)}</b> {s.get('score', 0):g}/10 — "
+            f"{escape(s.get('reason') or '(no reason given)')}</li>"
+            for name, s in row["scores"].items()
+        )
+        return f"<div class=\"judge\"><div class=\"who\">judge</div><ul>{items}</ul></div>"
+    return (f"<div class=\"judge\"><div class=\"who\">judge</div>"
+            f"<p class=\"no\">{escape(str(row.get('error', '')))}</p></div>")
 
 
 def _plots(metrics: dict, policy: dict, loss: list[dict]) -> str:
@@ -283,7 +326,7 @@ def _answer(who: str, row: dict) -> str:
     )
     return (
         f"<div class=\"ans {who}\"><div class=\"who\">{who}</div>{body}"
-        f"<div class=\"chips\">{chip_html}</div></div>"
+        f"<div class=\"chips\">{chip_html}</div>{_judged(row.get('judge'))}</div>"
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from molting_operator.api.serving_resources import ServingResources
 from molting_workloads.contract.base import WireModel, cel_rules
+from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.policies import (
     CleaningPolicy,
     FilterPolicy,
@@ -168,6 +169,26 @@ class TrainingSpec(TrainingParams):
     backoff_limit: int = Field(1, ge=0, le=10, description="Retries of a failed training pod.")
 
 
+class SecretKeyRef(WireModel):
+    """A key of a Secret in the resource's namespace."""
+
+    name: str = Field(..., min_length=1, max_length=253, description="Secret name.")
+    key: str = Field(..., min_length=1, max_length=253, description="Key holding the value.")
+
+
+class JudgeSpec(JudgePolicy):
+    """A judge model (any OpenAI-compatible endpoint) that scores every candidate answer on a
+    rubric; each criterion's mean score is a gate (judge.<name>), in state Error when the judge
+    times out, errors or answers nonsense."""
+
+    model_config = JudgePolicy.model_config
+    api_key_secret: SecretKeyRef | None = Field(
+        None,
+        description="The judge's API key (a Bearer token), given to the evaluation Job as "
+        "MOLTING_JUDGE_API_KEY; molting up reads that variable from its own environment.",
+    )
+
+
 class EvaluationSpec(WireModel):
     """Evaluation: the questions and the gates a candidate must pass."""
 
@@ -176,6 +197,9 @@ class EvaluationSpec(WireModel):
     )
     max_new_tokens: int = Field(160, ge=1, le=4096, description="Answer length cap (tokens).")
     gates: GatePolicy = Field(default_factory=GatePolicy, description="The promotion gates.")
+    judge: JudgeSpec | None = Field(
+        None, description="A judge model whose rubric scores are gates too (off when absent)."
+    )
 
 
 class CanaryStep(WireModel):

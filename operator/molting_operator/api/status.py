@@ -89,6 +89,11 @@ class GateResult(WireModel):
     value: float | None = Field(None, description="The measured value.")
     threshold: str = Field("", description="What it was compared against.")
     reason: str = Field("", description="Why it passed or failed.")
+    state: str | None = Field(
+        None, pattern="^(Passed|Failed|Error)$",
+        description="Passed, Failed, or Error: the gate could not be decided (a judge that "
+        "timed out or answered nonsense); an Error never passes.",
+    )
 
 
 class EvaluationBrief(WireModel):

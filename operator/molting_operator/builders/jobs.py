@@ -18,6 +18,7 @@ from molting_operator.builders import names, requests
 from molting_operator.planning.actions import RunEvaluation
 from molting_operator.planning.observed import JobKind
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.judging import JUDGE_API_KEY_ENV
 from molting_workloads.contract.layout import Layout
 
 ARTIFACTS_MOUNT = "/artifacts"
@@ -217,6 +218,16 @@ def scratch_env() -> list[dict[str, str]]:
     ]
 
 
+def judge_env(spec: MoltingModelSpec) -> list[dict[str, Any]]:
+    """The judge's API key from its Secret, as the variable the evaluation Job reads."""
+    judge = spec.evaluation.judge
+    if judge is None or judge.api_key_secret is None:
+        return []
+    ref = judge.api_key_secret
+    return [{"name": JUDGE_API_KEY_ENV,
+             "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+
+
 def _container(
     spec: MoltingModelSpec,
     kind: JobKind,
@@ -237,7 +248,7 @@ def _container(
         "image": spec.training.image or defaults.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["molting", _VERBS[kind], "--request", f"{REQUEST_DIR}/{REQUEST_KEY}"],
-        "env": scratch_env(),
+        "env": scratch_env() + (judge_env(spec) if kind == JobKind.EVAL else []),
         "resources": {key: value for key, value in resources.items() if value},
         "securityContext": container_security(),
         "volumeMounts": [

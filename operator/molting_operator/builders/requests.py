@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.planning.actions import RunEvaluation
+from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.policies import TrainingParams
 from molting_workloads.contract.requests import EvalRequest, TrainRequest
@@ -55,7 +56,17 @@ def eval_request(
         extra_patterns=meta_patterns(spec),
         meta_threshold=spec.cleaning.meta_threshold,
         builtin_detector=spec.cleaning.builtin_detector,
+        judge=judge_policy(spec),
+        judge_cache_dir=layout.judge_cache(name) if spec.evaluation.judge else None,
     )
+
+
+def judge_policy(spec: MoltingModelSpec) -> JudgePolicy | None:
+    """The spec's judge without its Secret reference (the key reaches the Job as a variable)."""
+    judge = spec.evaluation.judge
+    if judge is None:
+        return None
+    return JudgePolicy.model_validate(judge.model_dump(include=set(JudgePolicy.model_fields)))
 
 
 def meta_patterns(spec: MoltingModelSpec) -> list[str]:

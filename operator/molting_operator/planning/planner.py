@@ -253,7 +253,8 @@ def _evaluating(ctx: PlanContext) -> None:
         error = (summary.error if summary else None) or job.message or "the evaluation Job failed"
         _fail(ctx, ConditionType.EVALUATED, Reason.EVALUATION_FAILED, f"evaluation failed: {error}")
         return
-    verdicts = gates.decide(summary.metrics, summary.stable_metrics, ctx.spec.evaluation.gates)
+    verdicts = gates.decide(summary.metrics, summary.stable_metrics, ctx.spec.evaluation.gates,
+                            ctx.spec.evaluation.judge)
     m = summary.metrics
     cand.evaluated_at = ctx.now
     cand.evaluation = EvaluationBrief(
@@ -266,7 +267,10 @@ def _evaluating(ctx: PlanContext) -> None:
                   f"meta-language {m.meta_language_rate:.2f}, mean length {m.mean_length:.0f}, "
                   f"relevance {m.relevance:.2f}")
     if not gates.passed(verdicts):
-        reasons = "; ".join(f"{v.name}: {v.reason}" for v in verdicts if not v.passed)
+        reasons = "; ".join(
+            f"{v.name}: {'Error: ' if v.state == 'Error' else ''}{v.reason}"
+            for v in verdicts if not v.passed
+        )
         ctx.condition(ConditionType.GATES_PASSED, False, Reason.GATES_FAILED, reasons)
         st.phase = Phase.GATE_FAILED
         ctx.history(cand, Outcome.GATE_FAILED, reasons)

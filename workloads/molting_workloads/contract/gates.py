@@ -1,10 +1,14 @@
-"""The gate decision: a pure function of the candidate's metrics, stable's, and the policy.
+"""The gate decision: a pure function of the candidate's metrics, stable's, the policy and the
+judge's rubric.
 
 `molting eval --gates` prints it and the operator's planner calls it; both get the same verdicts.
+A judge gate whose scores are missing (the judge timed out, errored or answered nonsense) is in
+state Error: not passed, with the judge's error as its reason.
 """
 
 from __future__ import annotations
 
+from molting_workloads.contract.judging import JudgePolicy, gate_name
 from molting_workloads.contract.policies import GatePolicy
 from molting_workloads.contract.summaries import EvalMetrics, GateVerdict
 
@@ -22,7 +26,10 @@ def _upper(name: str, value: float, limit: float) -> GateVerdict:
 
 
 def decide(
-    candidate: EvalMetrics, stable: EvalMetrics | None, policy: GatePolicy
+    candidate: EvalMetrics,
+    stable: EvalMetrics | None,
+    policy: GatePolicy,
+    judge: JudgePolicy | None = None,
 ) -> list[GateVerdict]:
     """One verdict per gate; the candidate passes when every verdict passed."""
     window = policy.answer_length
@@ -47,7 +54,34 @@ def decide(
     ]
     if policy.no_regression and stable is not None:
         verdicts.append(_regression(candidate, stable, policy.regression_tolerance))
+    if judge is not None:
+        verdicts += judge_verdicts(candidate, judge)
     return verdicts
+
+
+def judge_verdicts(candidate: EvalMetrics, judge: JudgePolicy) -> list[GateVerdict]:
+    """One verdict per criterion: its mean score against its ``minScore``, or Error."""
+    scores = candidate.judge
+    out = []
+    for c in judge.criteria:
+        name, threshold = gate_name(c.name), f">= {c.min_score}"
+        mean = None if scores is None or scores.error else scores.means.get(c.name)
+        if mean is None:
+            if scores is None:
+                why = "no judge scores in the evaluation (it ran without a judge)"
+            elif scores.error:
+                why = f"judge {scores.model}: {scores.error}"
+            else:
+                why = f"judge {scores.model} gave no {c.name} score"
+            out.append(GateVerdict(name=name, passed=False, threshold=threshold, state="Error",
+                                   reason=why))
+            continue
+        ok = mean >= c.min_score - _EPS
+        out.append(GateVerdict(
+            name=name, passed=ok, value=round(mean, 3), threshold=threshold,
+            reason=f"mean {mean:.2f}/10 over {scores.n} answers {'>=' if ok else '<'} {c.min_score}",
+        ))
+    return out
 
 
 def _regression(candidate: EvalMetrics, stable: EvalMetrics, tol: float) -> GateVerdict:

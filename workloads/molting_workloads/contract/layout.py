@@ -4,6 +4,7 @@ One place for the artifacts layout: the planner's requests point the Jobs at the
 Jobs write their files under these names, and the Serve app loads the adapters from them.
 
 ```
+<root>/<name>/judge-cache/         the judge's replies, shared by the model's revisions
 <root>/<name>/<revision>/          a revision's folder: the training Job's output dir
     adapter/                       the LoRA adapter
     train-report.json              the loss curve and training figures
@@ -33,6 +34,9 @@ CLEANING_REPORT = "cleaning-report.json"
 EVAL_DIR = "eval"
 EVAL_REPORT_JSON = "eval-report.json"
 EVAL_REPORT_HTML = "eval-report.html"
+# A model's judge replies, per (judge model, rubric, question, answer): a re-evaluation, and a
+# stable adapter's unchanged answers, do not pay the judge twice.
+JUDGE_CACHE_DIR = "judge-cache"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class Layout:
 
     def eval_dir(self, name: str, revision: str) -> str:
         return f"{self.revision_dir(name, revision)}/{EVAL_DIR}"
+
+    def judge_cache(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}/{JUDGE_CACHE_DIR}"
 
     def train_report(self, name: str, revision: str) -> str:
         return f"{self.revision_dir(name, revision)}/{TRAIN_REPORT}"

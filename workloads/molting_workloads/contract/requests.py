@@ -8,6 +8,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.policies import (
     CLEANING_META_THRESHOLD,
     CleaningPolicy,
@@ -56,6 +57,14 @@ class EvalRequest(WireModel):
     )
     builtin_detector: bool = Field(
         True, description="Count with the built-in classifier (the spec's cleaning setting)."
+    )
+
+    judge: JudgePolicy | None = Field(
+        None, description="A judge model that scores each candidate answer (off when absent)."
+    )
+    judge_cache_dir: str | None = Field(
+        None, description="Where judge replies are kept per (model, rubric, question, answer) "
+        "(default: <outputDir>/judge-cache)."
     )
 
     _patterns_compile = field_validator("extra_patterns")(_compiles)

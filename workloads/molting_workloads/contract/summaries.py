@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.judging import JudgeScores
 
 TERMINATION_LOG = Path("/dev/termination-log")
 TERMINATION_LIMIT = 4096
@@ -46,6 +47,10 @@ class EvalMetrics(WireModel):
     relevance: float
     repetition: float
     empty_rate: float
+    judge: JudgeScores | None = Field(None, description="The judge's scores, when one is set.")
+
+
+GATE_STATES = ("Passed", "Failed", "Error")
 
 
 class GateVerdict(WireModel):
@@ -54,6 +59,17 @@ class GateVerdict(WireModel):
     value: float | None = None
     threshold: str = ""
     reason: str = ""
+    # Passed or Failed (from ``passed``), or Error: the gate could not be decided (a judge that
+    # timed out or answered nonsense), which never passes.
+    state: str | None = Field(None, pattern="^(Passed|Failed|Error)$")
+
+    @model_validator(mode="after")
+    def _state(self) -> GateVerdict:
+        if self.state is None:
+            self.state = "Passed" if self.passed else "Failed"
+        elif self.state == "Error" and self.passed:
+            raise ValueError("a gate in Error has not passed")
+        return self
 
 
 class EvalSummary(WireModel):

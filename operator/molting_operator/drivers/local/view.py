@@ -59,8 +59,10 @@ def gates(status: MoltingModelStatus) -> RenderableType | None:
         return None
     lines = Text(f"gates of {ref.revision}: ")
     for g in ref.evaluation.gates:
-        lines.append(("✓ " if g.passed else "✗ ") + g.name, style="green" if g.passed else "red")
-        lines.append(f" ({g.reason})  ")
+        error = g.state == "Error"
+        lines.append(("✓ " if g.passed else "! " if error else "✗ ") + g.name,
+                     style="green" if g.passed else "red")
+        lines.append(f" ({'Error: ' if error else ''}{g.reason})  ")
     return lines
 
 
