@@ -1,12 +1,13 @@
 """The learned meta-language detector on data it was never trained on, its weights file, and
 its inputs.
 
-Four held-out sets, none of whose sentences is in the training data. v1 and v2
+Five held-out sets, none of whose sentences is in the training data. v1 and v2
 (tests/data/meta_heldout_*.jsonl, meta_heldout2_*) were written by the author of the training
-generator; v1 was then used to broaden the training set, so both are "seen" figures. v3 and
-v4 were written independently, by writers who saw neither the training data nor the model:
-v3 was scored before the second hand-written training batch was asked for, v4 only after the
-model was final. v4 is the figure a user should expect. docs/performance.md records all four.
+generator; v1 was then used to broaden the training set, so both are "seen" figures. v3, v4
+and v5 were written independently, by writers who saw neither the training data nor the
+model. v3 and v4 were scored as the hand-written training batches came in (their figures
+decided that more data was worth asking for, never what it held); v5 was scored once, after
+the model was final, and is the figure a user should expect. docs/performance.md records all.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ V1 = (_rows("meta_heldout_sentences.jsonl"), _rows("meta_heldout_answers.jsonl")
 V2 = (_rows("meta_heldout2_sentences.jsonl"), _rows("meta_heldout2_answers.jsonl"))
 V3 = (_rows("meta_heldout3_sentences.jsonl"), _rows("meta_heldout3_answers.jsonl"))
 V4 = (_rows("meta_heldout4_sentences.jsonl"), _rows("meta_heldout4_answers.jsonl"))
+V5 = (_rows("meta_heldout5_sentences.jsonl"), _rows("meta_heldout5_answers.jsonl"))
+HELD_OUT = {"v1": V1, "v2": V2, "v3": V3, "v4": V4, "v5": V5}
 TRAINING_FILES = sorted((ROOT / "tools" / "data").glob("meta_train*.jsonl"))
 TRAIN = [row for path in TRAINING_FILES for row in _rows(str(path))]  # absolute: DATA / path
 
@@ -53,11 +56,11 @@ def _report(name: str, meta: MetaLanguage, sentences: list[dict], answers: list[
 
 def test_the_held_out_sets_are_disjoint_from_the_training_set() -> None:
     train = {r["text"] for r in TRAIN}
-    for sentences, _answers in (V1, V2, V3, V4):
+    for sentences, _answers in HELD_OUT.values():
         assert len(sentences) >= 150 and sum(r["meta"] for r in sentences) >= 75
         assert not train & {r["text"] for r in sentences}
     assert len(V1[1]) == 60 and sum(r["allMeta"] for r in V1[1]) == 4
-    for _sentences, answers in (V3, V4):
+    for _sentences, answers in (V3, V4, V5):
         assert len(answers) == 60 and sum(r["allMeta"] for r in answers) == 6
     assert len(TRAINING_FILES) >= 2 and len(TRAIN) >= 6000
 
@@ -67,8 +70,7 @@ def test_held_out_figures_do_not_regress(threshold: float) -> None:
     """Floors a little under what the committed model scores, so a rebuild that generalises
     worse fails here (the goals themselves are the strict xfail below)."""
     meta = MetaLanguage(threshold=threshold)
-    figures = {name: _report(f"held-out {name}", meta, *data)
-               for name, data in (("v1", V1), ("v2", V2), ("v3", V3), ("v4", V4))}
+    figures = {name: _report(f"held-out {name}", meta, *data) for name, data in HELD_OUT.items()}
     for name, (s, a) in figures.items():
         floor = FLOORS[name]
         assert s.precision >= floor[0] and s.recall >= floor[1], name
@@ -78,17 +80,17 @@ def test_held_out_figures_do_not_regress(threshold: float) -> None:
 
 # (precision, recall, exact answers) a little under what the committed model scores at any of
 # the three thresholds.
-FLOORS = {"v1": (0.96, 0.94, 51), "v2": (0.98, 0.97, 28), "v3": (0.90, 0.85, 42),
-          "v4": (0.90, 0.82, 38)}
+FLOORS = {"v1": (0.96, 0.96, 50), "v2": (0.97, 0.97, 28), "v3": (0.94, 0.94, 46),
+          "v4": (0.92, 0.88, 45), "v5": (0.89, 0.91, 44)}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12's goal is not met yet; see docs/performance.md")
 def test_held_out_figures_meet_the_goal() -> None:
     """The goal: precision >= 0.97, recall >= 0.95, >= 54 of 56 answers filtered exactly right
-    (96%: 52 of v4's 54), every all-meta answer non-empty. On v4, the independent set scored
+    (96%: 52 of v5's 54), every all-meta answer non-empty. On v5, the independent set scored
     only once the model was final."""
     meta = MetaLanguage()
-    s, a = _report("held-out v4", meta, *V4)
+    s, a = _report("held-out v5", meta, *V5)
     assert s.precision >= 0.97 and s.recall >= 0.95
     assert a.exact >= 52 and a.non_empty == a.all_meta
 
@@ -115,7 +117,7 @@ def test_the_issues_false_alarms_are_not_flagged(sentence: str) -> None:
 
 def test_fast_scoring_equals_the_feature_definition() -> None:
     model = load_model()
-    for row in TRAIN[::7] + V1[0] + V2[0] + V4[0]:
+    for row in TRAIN[::7] + V1[0] + V2[0] + V5[0]:
         assert model.margin(row["text"]) == pytest.approx(model.reference_margin(row["text"]),
                                                           abs=1e-9)
 

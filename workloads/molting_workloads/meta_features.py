@@ -113,7 +113,8 @@ CUE_WORDS = (
     r"ive|here|reply|explanation|outline|agenda|steps|glad|happy|intent|point|focus|will|"
     r"explained|discussed|summari[sz]ed|got|you['’]?re|searching|looking|checking|pulling|to do|"
     r"that['’]?s|thats|so|just|each|how|where|which|you['’]?ve|on to|back to|further|end|"
-    r"bottom|covers?|concludes?|finish(?:es|ed)|wraps?|dealt|lot|headings?|included|sources|need|way|what"
+    r"bottom|covers?|concludes?|finish(?:es|ed)|wraps?|dealt|lot|headings?|included|sources|need|way|what|"
+    r"currently|remainder|message|ordered|list|rows?|right|to go"
 )
 # Searched in lower-cased text, without re.IGNORECASE (several times faster); the lookahead
 # lets the regex engine skip positions that cannot start a cue.
