@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from molting_workloads.language import MetaLanguage, StreamFilter, split_sentences
 from molting_workloads.contract.patterns import FILTER_META_THRESHOLD
+from molting_workloads.language import MetaLanguage, StreamFilter, split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 1.0
