@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from molting_workloads.contract.base import WireModel
 from molting_workloads.contract.errors import ServeConfigError
+from molting_workloads.contract.human_eval import HumanEvalSettings
 from molting_workloads.contract.policies import FilterPolicy, GenerationDefaults
 
 IMPORT_PATH = "molting_workloads.serving.app:build_app"
@@ -104,6 +105,9 @@ class ServeAppConfig(WireModel):
         max_length=1024,
         description="A mounted secret file with the bearer token; MOLTING_API_KEY also works.",
     )
+    human_eval: HumanEvalSettings | None = Field(
+        None, description="The human evaluation page (/eval); None: its defaults."
+    )
 
     @field_validator("sticky_header", "revision_header", "probe_label_header")
     @classmethod
@@ -125,6 +129,9 @@ class ServeAppConfig(WireModel):
         headers = {self.sticky_header, self.revision_header, self.probe_label_header}
         if len(headers) != 3:
             raise ValueError("stickyHeader, revisionHeader and probeLabelHeader must differ")
+        problems = self.human_eval.problems(names) if self.human_eval else []
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def weights(self) -> dict[str, int]:
@@ -172,6 +179,7 @@ class IngressSettings(WireModel):
     probe_label_header: str = "x-molting-probe"
     max_prompt_chars: int = 16000
     max_tokens_limit: int = 2048
+    human_eval: HumanEvalSettings | None = None
     settings_hash: str | None = Field(
         None, description="settings_hash of the whole app config this came from; the Ingress "
         "reports it on /stats, so it says which config the app runs, replicas and base model "
@@ -233,6 +241,7 @@ def build_ingress_settings(cfg: ServeAppConfig) -> IngressSettings:
         probe_label_header=cfg.probe_label_header,
         max_prompt_chars=cfg.max_prompt_chars,
         max_tokens_limit=cfg.max_tokens_limit,
+        human_eval=cfg.human_eval,
         settings_hash=settings_hash(cfg),
     )
 

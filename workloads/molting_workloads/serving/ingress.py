@@ -1,8 +1,9 @@
 """The Ingress deployment: OpenAI-compatible HTTP routes, bearer-token auth, the sticky traffic
 split, the filter (in process: no extra hop), response labels and the live counters.
 
-Routes: POST /v1/chat/completions (JSON or SSE), GET /v1/models, /healthz, /stats, /metrics.
-Everything but /healthz needs the token when auth is on. ``reconfigure`` swaps the split, the
+Routes: POST /v1/chat/completions (JSON or SSE), GET /v1/models, /healthz, /stats, /metrics, and
+the human evaluation's (serving.human_eval). Everything but /healthz and the static /eval page
+needs the token when auth is on. ``reconfigure`` swaps the split, the
 filter and the limits in one assignment, so a request sees either the old or the new settings.
 """
 
@@ -28,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from molting_workloads.contract.serve_admin import API_KEY_ENV
 from molting_workloads.contract.serve_config import INGRESS, AppArgs, IngressSettings
 from molting_workloads.language import MetaLanguage, StreamFilter
-from molting_workloads.serving import openai_types, streaming
+from molting_workloads.serving import human_eval, openai_types, streaming
 from molting_workloads.serving.openai_types import ApiError, ChatCompletionRequest
 from molting_workloads.serving.routing import Split
 from molting_workloads.serving.stats import Kind, LiveStats, Outcome
@@ -36,7 +37,7 @@ from molting_workloads.serving.stats import Kind, LiveStats, Outcome
 logger = logging.getLogger(__name__)
 
 FILTERED_HEADER = "x-molting-filtered"
-OPEN_PATHS = ("/healthz",)
+OPEN_PATHS = ("/healthz", human_eval.PAGE_PATH)  # the eval page is static; its API needs the token
 
 
 def read_api_key(path: str | None) -> str | None:
@@ -322,6 +323,7 @@ def build_api(ingress: Ingress) -> FastAPI:
     api = FastAPI(title=f"molting: {ingress.name}", docs_url=None, redoc_url=None, openapi_url=None)
 
     api.add_middleware(_TokenGate, ingress=ingress)
+    api.include_router(human_eval.router(ingress))  # /eval and /v1/eval/*
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
