@@ -12,6 +12,7 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Molting: human evaluation</title>
+<link rel="icon" href="data:,">
 <style>
   body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 70rem; padding: 0 1rem; color: #222; }
   header, .row { display: flex; gap: .75rem; align-items: center; flex-wrap: wrap; }
@@ -56,6 +57,7 @@ PAGE = """<!doctype html>
     <button id="vote-B" type="button" disabled>B is better</button>
   </div>
   <p id="status"></p>
+  <p id="recorded"></p>
   <details id="results-box">
     <summary>Results so far</summary>
     <table id="results"><thead><tr><th>revision</th><th>wins</th><th>losses</th><th>ties</th>
@@ -113,8 +115,10 @@ PAGE = """<!doctype html>
     voting(false);
     var rater = $("rater").value.trim();
     call("POST", "v1/eval/vote", { token: token, choice: choice, rater: rater || null }).then(function (r) {
-      token = null; status("Recorded (" + r.votes + " votes so far). Loading the next pair...");
-      loadResults(); $("own-question").value = ""; loadPair();
+      token = null; $("own-question").value = "";
+      $("recorded").textContent = "Recorded your vote (" + r.votes + " votes so far).";
+      $("recorded").dataset.votes = String(r.votes);
+      loadResults(); loadPair();
     }).catch(function (e) { if (e.message !== "unauthorized") { status(e.message, true); voting(!!token); } });
   }
 

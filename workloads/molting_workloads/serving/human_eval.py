@@ -105,7 +105,7 @@ def router(ingress: _Serving, *, rng: random.Random | None = None, sealer: Seale
     async def page() -> HTMLResponse:
         return HTMLResponse(PAGE, headers={"cache-control": "no-store",
                                            "content-security-policy": "default-src 'self'; "
-                                           "script-src 'unsafe-inline'; style-src 'unsafe-inline'"})
+                                           "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"})
 
     @api.get("/v1/eval/pair")
     async def pair(question: str | None = None) -> dict:
