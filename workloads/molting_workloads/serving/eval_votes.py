@@ -118,6 +118,7 @@ class VoteStore:
             while len(self._used) > MAX_USED_TOKENS:
                 self._used.pop(next(iter(self._used)))
             if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
             self._count(record)
