@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from molting_operator.api.serving_resources import ServingResources
 from molting_workloads.contract.base import WireModel, cel_rules
+from molting_workloads.contract.capture import CapturePolicy
 from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.policies import (
     CleaningPolicy,
@@ -371,6 +372,28 @@ class RayServiceRef(WireModel):
     create: bool = Field(True, description="Create and own the RayService (else patch an existing one).")
 
 
+class CaptureSpec(CapturePolicy):
+    """Conversation capture: answered conversations and their ratings, appended to JSONL on the
+    artifacts volume (off by default; bounded; never delays an answer)."""
+
+    path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$",
+        description="Folder for the capture files, relative to the artifacts root (on a "
+        "cluster /artifacts; with molting up, the state folder's artifacts/). Default: "
+        "<model>/capture.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, path: str | None) -> str | None:
+        if path is not None and ".." in path.split("/"):
+            raise ValueError(f"path: {path!r} must stay inside the artifacts root (no '..')")
+        return path
+
+
 class ServingSpec(WireModel):
     """Serving: the Ray Serve app, its filter and the rollout."""
 
@@ -403,6 +426,9 @@ class ServingSpec(WireModel):
         default_factory=GenerationDefaults, description="Generation defaults."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="The canary rollout.")
+    capture: CaptureSpec = Field(
+        default_factory=CaptureSpec, description="Conversation capture (opt-in)."
+    )
 
 
 class MoltingModelSpec(WireModel):

@@ -65,8 +65,11 @@ def worker_resources(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict
 
 def build_cluster_config(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict[str, Any]:
     """A head (Serve controller, HTTP proxy, the dashboard) and one worker group for the
-    Generator replicas, every pod with the artifacts claim mounted read-only at /artifacts."""
-    worker_pod = _ray_pod("ray-worker", defaults, worker_resources(spec, defaults), ports=[])
+    Generator replicas, every pod with the artifacts claim mounted read-only at /artifacts (read
+    and write with spec.serving.capture on: the Ingress appends the capture files there)."""
+    writable = spec.serving.capture.enabled
+    worker_pod = _ray_pod("ray-worker", defaults, worker_resources(spec, defaults), ports=[],
+                          writable=writable)
     selector = jobs.node_selector(spec, defaults)
     if selector:
         worker_pod["spec"]["nodeSelector"] = selector
@@ -87,7 +90,8 @@ def build_cluster_config(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> 
         "headGroupSpec": {
             # No CPUs advertised on the head: Generator replicas land on the workers.
             "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
-            "template": _ray_pod("ray-head", defaults, head_resources, ports=head_ports),
+            "template": _ray_pod("ray-head", defaults, head_resources, ports=head_ports,
+                                 writable=writable),
         },
         "workerGroupSpecs": [
             {
@@ -107,6 +111,7 @@ def _ray_pod(
     defaults: jobs.JobDefaults,
     resources: dict[str, Any],
     ports: list[dict[str, Any]],
+    writable: bool = False,
 ) -> dict[str, Any]:
     security = jobs.container_security()
     # Ray writes its session, logs and spill files outside /tmp in places that vary by version.
@@ -119,7 +124,7 @@ def _ray_pod(
         "resources": resources,
         "securityContext": security,
         "volumeMounts": [
-            {"name": "artifacts", "mountPath": jobs.ARTIFACTS_MOUNT, "readOnly": True},
+            {"name": "artifacts", "mountPath": jobs.ARTIFACTS_MOUNT, "readOnly": not writable},
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "cache", "mountPath": jobs.CACHE_DIR},
             {"name": "dshm", "mountPath": "/dev/shm"},
@@ -141,7 +146,8 @@ def _ray_pod(
             "volumes": [
                 {
                     "name": "artifacts",
-                    "persistentVolumeClaim": {"claimName": defaults.artifacts_pvc, "readOnly": True},
+                    "persistentVolumeClaim": {"claimName": defaults.artifacts_pvc,
+                                              "readOnly": not writable},
                 },
                 {"name": "tmp", "emptyDir": {}},
                 {"name": "cache", "emptyDir": {}},

@@ -12,15 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from molting_operator.api.spec import MoltingModelSpec
+from molting_operator.builders.jobs import ARTIFACTS_MOUNT
 from molting_operator.builders.requests import meta_patterns
 from molting_operator.planning.actions import ApplyTraffic
+from molting_workloads.contract.capture import CAPTURE_DIR, CapturePolicy, CaptureSettings
 from molting_workloads.contract.policies import FilterPolicy
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig, settings_hash
 
 
-def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) -> ServeAppConfig:
+def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
+                     artifacts_root: str = ARTIFACTS_MOUNT) -> ServeAppConfig:
     """Weighted revisions first (stable, then the candidate), then every other known adapter at
-    weight 0."""
+    weight 0. ``artifacts_root`` is where the Ingress sees the artifacts (the capture folder is
+    under it): /artifacts on a cluster, the local driver's artifacts folder."""
     weights = action.as_dict()
     adapters, filters = dict(action.adapters), dict(action.filters)
     order = [rev for rev, _ in action.weights] + sorted(set(adapters) - set(weights))
@@ -38,6 +42,7 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
                             meta_threshold=serving.filter.meta_threshold,
                             builtin_detector=serving.filter.builtin_detector),
         generation=serving.generation,
+        capture=capture_settings(name, spec, artifacts_root),
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,
         max_queued_requests=serving.max_queued_requests,
@@ -45,6 +50,16 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic) ->
         num_gpus=float(serving.resources.gpus),
         num_cpus=serving.resources.num_cpus,
     )
+
+
+def capture_settings(name: str, spec: MoltingModelSpec, artifacts_root: str) -> CaptureSettings:
+    """spec.serving.capture with its folder resolved under the artifacts root (none when off)."""
+    capture = spec.serving.capture
+    policy = CapturePolicy.model_validate(capture.model_dump(exclude={"path"}))
+    if not capture.enabled:
+        return CaptureSettings(**policy.model_dump())
+    folder = (capture.path or f"{name}/{CAPTURE_DIR}").rstrip("/")
+    return CaptureSettings(**policy.model_dump(), directory=f"{artifacts_root.rstrip('/')}/{folder}")
 
 
 def traffic_of(revisions: Sequence[RevisionEntry]) -> ApplyTraffic:
@@ -55,8 +70,9 @@ def traffic_of(revisions: Sequence[RevisionEntry]) -> ApplyTraffic:
                                       if r.filter is not None))
 
 
-def spec_fingerprint(name: str, spec: MoltingModelSpec, revisions: Sequence[RevisionEntry]) -> str:
+def spec_fingerprint(name: str, spec: MoltingModelSpec, revisions: Sequence[RevisionEntry],
+                     artifacts_root: str = ARTIFACTS_MOUNT) -> str:
     """The fingerprint of the config ``spec`` builds now for the split and adapters of a config
     that was written: it differs from that config's own when a serving edit (filter, replicas,
     generation, resources, base model) has not been applied yet."""
-    return settings_hash(serve_app_config(name, spec, traffic_of(revisions)))
+    return settings_hash(serve_app_config(name, spec, traffic_of(revisions), artifacts_root))

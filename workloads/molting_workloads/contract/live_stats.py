@@ -37,12 +37,28 @@ class Counters(WireModel):
         return self.meta_hits / ok if ok > 0 else 0.0
 
 
+class Ratings(WireModel):
+    """Feedback on a revision's answers (POST /v1/feedback). Scores (1 to 5) and thumbs are
+    counted apart: a thumb is not turned into a score, so ``mean`` is the mean of scores only."""
+
+    count: int = Field(0, description="Scores received (1 to 5).")
+    mean: float | None = Field(None, description="Mean score; None without scores.")
+    thumbs_up: int = 0
+    thumbs_down: int = 0
+    by_score: dict[str, int] = Field(
+        default_factory=dict, description="How many of each score, '1' to '5'."
+    )
+
+
 class RevisionStats(WireModel):
     revision: str
     weight: int = 0
     adapter: str | None = Field(None, description="The adapter path this revision serves.")
     user: Counters = Field(default_factory=Counters, description="User traffic.")
     probe: Counters = Field(default_factory=Counters, description="Probe traffic (kept apart).")
+    ratings: Ratings = Field(
+        default_factory=Ratings, description="Feedback on this revision's answers, any replica's ids."
+    )
 
 
 class AppStats(WireModel):
@@ -60,6 +76,10 @@ class AppStats(WireModel):
         "non-streamed requests."
     )
     ingress_p99_ms: float | None = None
+    capture_written: int = Field(0, description="Capture records written to the JSONL files.")
+    capture_dropped: int = Field(
+        0, description="Capture records dropped: the writer's queue was full or a write failed."
+    )
     settings_hash: str | None = Field(
         None,
         description="The fingerprint of the app config the ingress runs (serve_config."

@@ -19,6 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.capture import CaptureSettings
 from molting_workloads.contract.errors import ServeConfigError
 from molting_workloads.contract.policies import FilterPolicy, GenerationDefaults
 
@@ -74,6 +75,9 @@ class ServeAppConfig(WireModel):
     )
     filter: FilterPolicy = Field(default_factory=FilterPolicy)
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults)
+    capture: CaptureSettings = Field(
+        default_factory=CaptureSettings, description="Conversation capture (off by default)."
+    )
     sticky_header: str = Field(STICKY_HEADER, max_length=128, pattern=_HEADER_PATTERN)
     revision_header: str = Field(
         "x-molting-revision",
@@ -130,6 +134,8 @@ class ServeAppConfig(WireModel):
         headers = {self.sticky_header, self.revision_header, self.probe_label_header}
         if len(headers) != 3:
             raise ValueError("stickyHeader, revisionHeader and probeLabelHeader must differ")
+        if self.capture.enabled and not self.capture.directory:
+            raise ValueError("capture.directory: capture is enabled but names no folder")
         return self
 
     def weights(self) -> dict[str, int]:
@@ -172,6 +178,7 @@ class IngressSettings(WireModel):
     revisions: list[RevisionEntry] = Field(default_factory=list)
     filter: FilterPolicy = Field(default_factory=FilterPolicy)
     generation: GenerationDefaults = Field(default_factory=GenerationDefaults)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
     sticky_header: str = STICKY_HEADER
     revision_header: str = "x-molting-revision"
     probe_label_header: str = "x-molting-probe"
@@ -233,6 +240,7 @@ def build_ingress_settings(cfg: ServeAppConfig) -> IngressSettings:
         revisions=cfg.revisions,
         filter=cfg.filter,
         generation=cfg.generation,
+        capture=cfg.capture,
         sticky_header=cfg.sticky_header,
         revision_header=cfg.revision_header,
         probe_label_header=cfg.probe_label_header,

@@ -1,9 +1,13 @@
 """The Ingress deployment: OpenAI-compatible HTTP routes, bearer-token auth, the sticky traffic
 split, the filter (in process: no extra hop), response labels and the live counters.
 
-Routes: POST /v1/chat/completions (JSON or SSE), GET /v1/models, /healthz, /stats, /metrics.
-Everything but /healthz needs the token when auth is on. The filter runs on a revision's answers as
-its entry's ``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps the split, the
+Routes: POST /v1/chat/completions (JSON or SSE), POST /v1/feedback, GET /v1/models, /healthz,
+/stats, /metrics. Everything but /healthz needs the token when auth is on. Every answer carries
+a signed completion id (body and ``x-molting-completion-id``) that names its revision, so a
+rating counts under the revision that answered; with capture on, answered conversations and
+ratings go to the capture writer's queue, never waited on. The filter runs on a revision's
+answers as its entry's ``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps
+the split, the
 filter and the limits in one assignment, so a request sees either the old or the new settings.
 """
 
@@ -26,10 +30,14 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from molting_workloads.contract.capture import ConversationRecord, Message, RatingRecord
 from molting_workloads.contract.serve_admin import API_KEY_ENV
 from molting_workloads.contract.serve_config import INGRESS, AppArgs, IngressSettings
 from molting_workloads.language import MetaLanguage, StreamFilter
 from molting_workloads.serving import openai_types, streaming
+from molting_workloads.serving.capture import CaptureWriter, sampled
+from molting_workloads.serving.completion_ids import CompletionIds, ExpiredId, UnknownId, key_from
+from molting_workloads.serving.feedback import RatedIds, parse_feedback
 from molting_workloads.serving.openai_types import ApiError, ChatCompletionRequest
 from molting_workloads.serving.routing import Split
 from molting_workloads.serving.stats import Kind, LiveStats, Outcome
@@ -37,6 +45,7 @@ from molting_workloads.serving.stats import Kind, LiveStats, Outcome
 logger = logging.getLogger(__name__)
 
 FILTERED_HEADER = "x-molting-filtered"
+COMPLETION_ID_HEADER = "x-molting-completion-id"
 OPEN_PATHS = ("/healthz",)
 
 
@@ -98,13 +107,40 @@ class Ingress:
         self.live = _Live.build(IngressSettings())
         self._rng = random.Random()
         self._handles: dict[tuple[str, bool], DeploymentHandle] = {}
+        self._ids = CompletionIds(key_from(self._api_key))
+        self._rated = RatedIds(self._ids.window_s)
+        self._capture: CaptureWriter | None = None
 
     def reconfigure(self, config: dict) -> None:
         live = _Live.build(IngressSettings.model_validate(config or {}))
-        self._api_key = read_api_key(self._api_key_file)
+        api_key = read_api_key(self._api_key_file)
+        if api_key != self._api_key:  # ids signed with the old key stop being accepted
+            self._ids = CompletionIds(key_from(api_key))
+        self._api_key = api_key
+        self._swap_capture(live.settings)
         self.live = live
         self.stats.set_weights(live.weights)
         logger.info("reconfigured: weights %s, filter %s", live.weights, live.settings.filter.enabled)
+
+    def _swap_capture(self, settings: IngressSettings) -> None:
+        wanted = settings.capture
+        current = self._capture
+        if current is not None and current.settings == wanted:
+            return
+        self._capture = CaptureWriter(wanted, on_result=self.stats.record_capture) if wanted.enabled else None
+        if current is not None:
+            current.close(timeout_s=1.0)  # what it still holds goes to the old folder
+
+    def _capture_answer(self, cid: str, revision: str, kind: Kind, messages: list[dict],
+                        raw: str, text: str, *, filtered: bool, stream: bool) -> None:
+        writer = self._capture
+        if writer is None or not sampled(cid, writer.settings.sample_rate):
+            return
+        writer.offer(ConversationRecord(
+            id=cid, time=time.time(), model=self.name, revision=revision, kind=kind,
+            messages=[Message(role=m["role"], content=m["content"]) for m in messages],
+            raw_answer=raw, answer=text, filtered=filtered, stream=stream,
+        ))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self)
@@ -119,6 +155,32 @@ class Ingress:
         return scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode(), self._api_key.encode()
         )
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    async def feedback(self, request: Request) -> dict:
+        """Count one rating under the revision its id names; 400, 404 or 409 otherwise."""
+        body = await request.body()
+        if len(body) > 65536:
+            raise ApiError(413, f"the body is {len(body)} bytes; the limit is 65536", code="body_too_large")
+        rating = parse_feedback(body)
+        try:
+            issued = self._ids.parse(rating.id)
+        except UnknownId as error:
+            raise ApiError(404, str(error), param="id", code="completion_not_found") from None
+        except ExpiredId as error:
+            raise ApiError(404, str(error), param="id", code="completion_expired") from None
+        now = time.time()
+        if not self._rated.add(issued.id, now):
+            raise ApiError(409, f"completion {issued.id!r} has already been rated", param="id",
+                           code="already_rated")
+        self.stats.record_rating(issued.revision, rating.score, rating.thumb)
+        writer = self._capture
+        if writer is not None and sampled(issued.id, writer.settings.sample_rate):
+            writer.offer(RatingRecord(id=issued.id, time=now, revision=issued.revision,
+                                      rating=rating.score, thumb=rating.thumb, comment=rating.comment))
+        return {"object": "feedback", "id": issued.id, "revision": issued.revision,
+                "rating": rating.rating, "accepted": True}
 
     # -- chat completions -------------------------------------------------------------------
 
@@ -135,10 +197,11 @@ class Ingress:
             "top_p": chat.top_p if chat.top_p is not None else live.settings.generation.top_p,
             "seed": chat.seed,
         }
-        labels = {live.settings.revision_header: revision}
+        cid = self._ids.issue(revision)
+        labels = {live.settings.revision_header: revision, COMPLETION_ID_HEADER: cid}
         molting = {"revision": revision, "probe": kind == "probe"}
         if chat.stream:
-            return await self._stream(payload, revision, kind, live, labels, molting, started)
+            return await self._stream(payload, revision, kind, live, labels, molting, started, cid)
         handle = self._handle(revision, stream=False)
         generation_started = time.perf_counter()
         try:
@@ -162,9 +225,11 @@ class Ingress:
         )
         molting |= {"filtered": bool(removed), "removed": len(removed), "fallback": fallback}
         response = JSONResponse(
-            openai_types.completion_body(self.name, text, molting),
+            openai_types.completion_body(self.name, text, molting, cid=cid),
             headers=labels | {FILTERED_HEADER: "true" if removed else "false"},
         )
+        self._capture_answer(cid, revision, kind, payload["messages"], raw, text,
+                             filtered=bool(removed), stream=False)
         self.stats.record_own_time(time.perf_counter() - started - generation_s - body_s)
         return response
 
@@ -215,7 +280,7 @@ class Ingress:
 
     async def _stream(
         self, payload: dict, revision: str, kind: Kind, live: _Live,
-        labels: dict, molting: dict, started: float,
+        labels: dict, molting: dict, started: float, cid: str,
     ) -> Response:
         handle = self._handle(revision, stream=True)
         items = handle.stream.remote(payload)
@@ -240,7 +305,7 @@ class Ingress:
         outcome = streaming.StreamOutcome()
         make_filter = (lambda: StreamFilter(live.language)) if live.filters(revision) else None
         events = streaming.filtered_sse(
-            deltas(), cid=openai_types.completion_id(), model=self.name,
+            deltas(), cid=cid, model=self.name,
             molting=molting, make_filter=make_filter, outcome=outcome,
         )
 
@@ -258,6 +323,9 @@ class Ingress:
                                 raw_meta=live.language.contains(outcome.raw),
                                 removed=len(outcome.removed), length=len(outcome.sent)),
                     )
+                    if outcome.completed:
+                        self._capture_answer(cid, revision, kind, payload["messages"], outcome.raw,
+                                             outcome.sent, filtered=bool(outcome.removed), stream=True)
 
         return StreamingResponse(
             body(), media_type="text/event-stream", headers=labels | {"cache-control": "no-cache"}
@@ -345,6 +413,10 @@ def build_api(ingress: Ingress) -> FastAPI:
     @api.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         return await ingress.chat(request)
+
+    @api.post("/v1/feedback")
+    async def feedback(request: Request) -> dict:
+        return await ingress.feedback(request)
 
     @api.get("/v1/models")
     async def models() -> dict:

@@ -1,7 +1,8 @@
 """Live per-revision counters of one ingress replica: JSON for /stats (the contract's
 ``AppStats``, read by the canary analysis) and Prometheus metrics for /metrics.
 
-User and probe traffic are counted apart. Latency percentiles come from the most recent
+User and probe traffic are counted apart; ratings (POST /v1/feedback) per revision, scores and
+thumbs apart. Latency percentiles come from the most recent
 ``WINDOW`` requests of each revision and kind; the Prometheus histograms hold everything.
 """
 
@@ -14,7 +15,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+from molting_workloads.contract.live_stats import AppStats, Counters, Ratings, RevisionStats
 
 Kind = Literal["user", "probe"]
 WINDOW = 4096
@@ -78,6 +79,22 @@ class _Tally:
         )
 
 
+@dataclass
+class _RatingTally:
+    scores: dict[int, int] = field(default_factory=dict)
+    thumbs: dict[str, int] = field(default_factory=dict)
+
+    def ratings(self) -> Ratings:
+        count = sum(self.scores.values())
+        return Ratings(
+            count=count,
+            mean=round(sum(s * n for s, n in self.scores.items()) / count, 3) if count else None,
+            thumbs_up=self.thumbs.get("up", 0),
+            thumbs_down=self.thumbs.get("down", 0),
+            by_score={str(s): n for s, n in sorted(self.scores.items())},
+        )
+
+
 def _rank(ordered: list[float], q: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
     if not ordered:
@@ -94,6 +111,9 @@ class LiveStats:
         self.started_at = time.time()
         self.unrouted = 0
         self._tallies: dict[tuple[str, Kind], _Tally] = {}
+        self._ratings: dict[str, _RatingTally] = {}
+        self.capture_written = 0
+        self.capture_dropped = 0
         self._own_ms: deque = deque(maxlen=WINDOW)  # the ingress's own time per request
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("app", "revision", "kind")
@@ -122,6 +142,18 @@ class LiveStats:
         self._overloaded = Counter(
             "molting_overloaded", "Requests refused with 503 + Retry-After: the generator's queue was full.",
             ("app",), registry=self.registry,
+        )
+        self._scores = Histogram(
+            "molting_feedback_score", "Feedback scores (1 to 5) per revision.", ("app", "revision"),
+            buckets=(1, 2, 3, 4, 5), registry=self.registry,
+        )
+        self._thumbs = Counter(
+            "molting_feedback_thumbs", "Thumbs up and down per revision.", ("app", "revision", "thumb"),
+            registry=self.registry,
+        )
+        self._capture = Counter(
+            "molting_capture_records", "Capture records written, or dropped (queue full, write failed).",
+            ("app", "result"), registry=self.registry,
         )
 
     def record(self, revision: str, kind: Kind, outcome: Outcome) -> None:
@@ -154,6 +186,23 @@ class LiveStats:
         self.overloaded += 1
         self._overloaded.labels(self.app).inc()
 
+    def record_rating(self, revision: str, score: int | None, thumb: str | None) -> None:
+        tally = self._ratings.setdefault(revision, _RatingTally())
+        if score is not None:
+            tally.scores[score] = tally.scores.get(score, 0) + 1
+            self._scores.labels(self.app, revision).observe(score)
+        if thumb is not None:
+            tally.thumbs[thumb] = tally.thumbs.get(thumb, 0) + 1
+            self._thumbs.labels(self.app, revision, thumb).inc()
+
+    def record_capture(self, written: bool) -> None:
+        """One capture record written or dropped (called from the writer's thread too)."""
+        if written:
+            self.capture_written += 1
+        else:
+            self.capture_dropped += 1
+        self._capture.labels(self.app, "written" if written else "dropped").inc()
+
     def set_weights(self, weights: dict[str, int]) -> None:
         for revision, weight in weights.items():
             self._weight.labels(self.app, revision).set(weight)
@@ -161,14 +210,17 @@ class LiveStats:
     def snapshot(
         self, weights: dict[str, int], adapters: dict[str, str], settings_hash: str | None = None
     ) -> AppStats:
-        """Every configured revision (even without requests), then any retired ones seen."""
-        seen = {revision for revision, _ in self._tallies}
+        """Every configured revision (even without requests), then any retired ones seen (served
+        or rated)."""
+        seen = {revision for revision, _ in self._tallies} | set(self._ratings)
         order = list(weights) + sorted(seen - set(weights))
         return AppStats(
             app=self.app,
             started_at=self.started_at,
             unrouted=self.unrouted,
             settings_hash=settings_hash,
+            capture_written=self.capture_written,
+            capture_dropped=self.capture_dropped,
             ingress_p50_ms=_rank(sorted(self._own_ms), 0.50),
             ingress_p99_ms=_rank(sorted(self._own_ms), 0.99),
             revisions=[
@@ -178,6 +230,7 @@ class LiveStats:
                     adapter=adapters.get(r),
                     user=self._counters(r, "user"),
                     probe=self._counters(r, "probe"),
+                    ratings=self._ratings[r].ratings() if r in self._ratings else Ratings(),
                 )
                 for r in order
             ],

@@ -137,7 +137,8 @@ class LocalDriver:
             return serve
         return replace(serve, fingerprint=settings_hash(written),
                        spec_fingerprint=serve_app.spec_fingerprint(self.name, self.spec,
-                                                                   written.revisions))
+                                                                   written.revisions,
+                                                                   self.state.layout.root))
 
     def reconcile_once(self) -> Plan:
         self.reload()
@@ -164,7 +165,7 @@ class LocalDriver:
         elif isinstance(action, CancelJobs):
             self.jobs.cancel(action.revision)
         elif isinstance(action, ApplyTraffic):
-            self.serve.apply(serve_app.serve_app_config(name, spec, action))
+            self.serve.apply(serve_app.serve_app_config(name, spec, action, layout.root))
         elif isinstance(action, Probe):
             self._probe(action.revision)
         elif isinstance(action, EmitEvent):
