@@ -7,8 +7,8 @@ a signed completion id (body and ``x-molting-completion-id``) that names its rev
 rating counts under the revision that answered; with capture on, answered conversations and
 ratings go to the capture writer's queue, never waited on. The filter runs on a revision's
 answers as its entry's ``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps
-the split, the
-filter and the limits in one assignment, so a request sees either the old or the new settings.
+the split, the filter and the limits in one assignment, so a request sees either the old or the
+new settings.
 """
 
 from __future__ import annotations
