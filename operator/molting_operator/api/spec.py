@@ -400,6 +400,33 @@ class CaptureSpec(CapturePolicy):
         return path
 
 
+class HumanEvalSpec(WireModel):
+    """The human evaluation page (/eval on the serving endpoint): raters see one question with
+    two anonymised answers, stable's and the candidate's (or the previous stable's), and pick
+    one or a tie. Votes are appended to <artifacts>/<model>/human-eval/votes.jsonl."""
+
+    enabled: bool = Field(False, description="Serve /eval and the /v1/eval routes.")
+    questions: list[str] = Field(
+        default_factory=list, max_length=1000,
+        description="Questions shown to raters (one at random per pair).",
+    )
+    typed_questions: bool = Field(True, description="Raters may type their own question.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, le=4096, description="Answer length; default: serving.generation's."
+    )
+    token_ttl_seconds: int = Field(
+        3600, ge=10, le=7 * 86400, description="How long a shown pair can be voted on."
+    )
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, questions: list[str]) -> list[str]:
+        bad = [i for i, q in enumerate(questions) if not q.strip() or len(q) > 4000]
+        if bad:
+            raise ValueError(f"questions{bad[:5]}: empty or over 4000 characters")
+        return questions
+
+
 class ServingSpec(WireModel):
     """Serving: the Ray Serve app, its filter and the rollout."""
 
@@ -434,6 +461,9 @@ class ServingSpec(WireModel):
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="The canary rollout.")
     capture: CaptureSpec = Field(
         default_factory=CaptureSpec, description="Conversation capture (opt-in)."
+    )
+    human_eval: HumanEvalSpec = Field(
+        default_factory=HumanEvalSpec, description="The human evaluation page (opt-in)."
     )
 
 

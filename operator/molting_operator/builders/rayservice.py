@@ -66,8 +66,8 @@ def worker_resources(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict
 def build_cluster_config(spec: MoltingModelSpec, defaults: jobs.JobDefaults) -> dict[str, Any]:
     """A head (Serve controller, HTTP proxy, the dashboard) and one worker group for the
     Generator replicas, every pod with the artifacts claim mounted read-only at /artifacts (read
-    and write with spec.serving.capture on: the Ingress appends the capture files there)."""
-    writable = spec.serving.capture.enabled
+    and write with spec.serving.capture or humanEval on: the Ingress appends its files there)."""
+    writable = spec.serving.capture.enabled or spec.serving.human_eval.enabled
     worker_pod = _ray_pod("ray-worker", defaults, worker_resources(spec, defaults), ports=[],
                           writable=writable)
     selector = jobs.node_selector(spec, defaults)

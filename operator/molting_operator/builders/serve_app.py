@@ -16,8 +16,11 @@ from molting_operator.builders.jobs import ARTIFACTS_MOUNT
 from molting_operator.builders.requests import capture_folder, meta_patterns
 from molting_operator.planning.actions import ApplyTraffic
 from molting_workloads.contract.capture import CapturePolicy, CaptureSettings
+from molting_workloads.contract.human_eval import HumanEvalSettings
 from molting_workloads.contract.policies import FilterPolicy
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig, settings_hash
+
+HUMAN_EVAL_DIR = "human-eval"  # under <artifacts>/<model>/: the votes file
 
 
 def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
@@ -43,6 +46,7 @@ def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
                             builtin_detector=serving.filter.builtin_detector),
         generation=serving.generation,
         capture=capture_settings(name, spec, artifacts_root),
+        human_eval=human_eval_settings(name, spec, action, artifacts_root),
         sticky_header=serving.rollout.sticky_header,
         max_adapters_per_replica=serving.max_adapters_per_replica,
         max_queued_requests=serving.max_queued_requests,
@@ -58,6 +62,22 @@ def capture_settings(name: str, spec: MoltingModelSpec, artifacts_root: str) -> 
     policy = CapturePolicy.model_validate(capture.model_dump(exclude={"path"}))
     return CaptureSettings(**policy.model_dump(),
                            directory=capture_folder(name, spec, artifacts_root))
+
+
+def human_eval_settings(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
+                        artifacts_root: str) -> HumanEvalSettings | None:
+    """spec.serving.humanEval for this split: the two weighted revisions during a canary, else
+    the app's default pair (stable and the newest other adapter); None when off."""
+    human = spec.serving.human_eval
+    if not human.enabled:
+        return None
+    weighted = [rev for rev, _ in action.weights]
+    return HumanEvalSettings(
+        revisions=weighted[:2] if len(weighted) >= 2 else None,
+        questions=human.questions, typed_questions=human.typed_questions,
+        max_new_tokens=human.max_new_tokens, token_ttl_s=human.token_ttl_seconds,
+        votes_file=f"{artifacts_root.rstrip('/')}/{name}/{HUMAN_EVAL_DIR}/votes.jsonl",
+    )
 
 
 def traffic_of(revisions: Sequence[RevisionEntry]) -> ApplyTraffic:

@@ -13,6 +13,8 @@ Jobs write their files under these names, and the Serve app loads the adapters f
     data/validation.jsonl          (the questions when the spec names none)
     eval/                          the evaluation Job's output dir
         eval-report.json, eval-report.html
+<root>/<name>/capture/             conversation capture, when spec.serving.capture is on
+    capture.jsonl, capture.jsonl.1 ..  (contract.capture; the folder can be set elsewhere)
 ```
 """
 

@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from molting_workloads.contract.base import WireModel
 from molting_workloads.contract.capture import CaptureSettings
 from molting_workloads.contract.errors import ServeConfigError
+from molting_workloads.contract.human_eval import HumanEvalSettings
 from molting_workloads.contract.policies import FilterPolicy, GenerationDefaults
 
 IMPORT_PATH = "molting_workloads.serving.app:build_app"
@@ -113,6 +114,9 @@ class ServeAppConfig(WireModel):
         max_length=1024,
         description="A mounted secret file with the bearer token; MOLTING_API_KEY also works.",
     )
+    human_eval: HumanEvalSettings | None = Field(
+        None, description="The human evaluation page (/eval); None: its defaults."
+    )
 
     @field_validator("sticky_header", "revision_header", "probe_label_header")
     @classmethod
@@ -136,6 +140,9 @@ class ServeAppConfig(WireModel):
             raise ValueError("stickyHeader, revisionHeader and probeLabelHeader must differ")
         if self.capture.enabled and not self.capture.directory:
             raise ValueError("capture.directory: capture is enabled but names no folder")
+        problems = self.human_eval.problems(names) if self.human_eval else []
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def weights(self) -> dict[str, int]:
@@ -184,6 +191,7 @@ class IngressSettings(WireModel):
     probe_label_header: str = "x-molting-probe"
     max_prompt_chars: int = 16000
     max_tokens_limit: int = 2048
+    human_eval: HumanEvalSettings | None = None
     settings_hash: str | None = Field(
         None, description="settings_hash of the whole app config this came from; the Ingress "
         "reports it on /stats, so it says which config the app runs, replicas and base model "
@@ -246,6 +254,7 @@ def build_ingress_settings(cfg: ServeAppConfig) -> IngressSettings:
         probe_label_header=cfg.probe_label_header,
         max_prompt_chars=cfg.max_prompt_chars,
         max_tokens_limit=cfg.max_tokens_limit,
+        human_eval=cfg.human_eval,
         settings_hash=settings_hash(cfg),
     )
 

@@ -2,13 +2,13 @@
 split, the filter (in process: no extra hop), response labels and the live counters.
 
 Routes: POST /v1/chat/completions (JSON or SSE), POST /v1/feedback, GET /v1/models, /healthz,
-/stats, /metrics. Everything but /healthz needs the token when auth is on. Every answer carries
-a signed completion id (body and ``x-molting-completion-id``) that names its revision, so a
-rating counts under the revision that answered; with capture on, answered conversations and
-ratings go to the capture writer's queue, never waited on. The filter runs on a revision's
-answers as its entry's ``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps
-the split, the filter and the limits in one assignment, so a request sees either the old or the
-new settings.
+/stats, /metrics, and the human evaluation's (serving.human_eval). Everything but /healthz and
+the static /eval page needs the token when auth is on. Every answer carries a signed completion
+id (body and ``x-molting-completion-id``) that names its revision, so a rating counts under the
+revision that answered; with capture on, answered conversations and ratings go to the capture
+writer's queue, never waited on. The filter runs on a revision's answers as its entry's
+``filter`` says, else as ``filter.enabled`` does. ``reconfigure`` swaps the split, the filter and
+the limits in one assignment, so a request sees either the old or the new settings.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from molting_workloads.contract.capture import ConversationRecord, Message, Rati
 from molting_workloads.contract.serve_admin import API_KEY_ENV
 from molting_workloads.contract.serve_config import INGRESS, AppArgs, IngressSettings
 from molting_workloads.language import MetaLanguage, StreamFilter
-from molting_workloads.serving import openai_types, streaming
+from molting_workloads.serving import human_eval, openai_types, streaming
 from molting_workloads.serving.capture import CaptureWriter, sampled
 from molting_workloads.serving.completion_ids import CompletionIds, ExpiredId, UnknownId, key_from
 from molting_workloads.serving.feedback import RatedIds, parse_feedback
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 FILTERED_HEADER = "x-molting-filtered"
 COMPLETION_ID_HEADER = "x-molting-completion-id"
-OPEN_PATHS = ("/healthz",)
+OPEN_PATHS = ("/healthz", human_eval.PAGE_PATH)  # the eval page is static; its API needs the token
 
 
 def read_api_key(path: str | None) -> str | None:
@@ -396,6 +396,7 @@ def build_api(ingress: Ingress) -> FastAPI:
     api = FastAPI(title=f"molting: {ingress.name}", docs_url=None, redoc_url=None, openapi_url=None)
 
     api.add_middleware(_TokenGate, ingress=ingress)
+    api.include_router(human_eval.router(ingress))  # /eval and /v1/eval/*
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
