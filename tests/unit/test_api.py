@@ -164,6 +164,12 @@ MALFORMED = [
     ("serving-memory-not-a-quantity", "spec.serving.resources.memory", "16 GB", "resources.memory"),
     ("serving-memory-zero", "spec.serving.resources.memory", "0Gi", "resources.memory"),
     ("serving-cpu-zero-alone", "spec.serving.resources", {"cpu": "0"}, "resources.cpu"),
+    ("production-share-one", "spec.dataset.production", {"maxShare": 1.0}, "maxShare"),
+    ("production-rating-six", "spec.dataset.production", {"minRating": 6}, "minRating"),
+    ("production-retrain-after-zero", "spec.dataset.production", {"retrainAfter": 0},
+     "retrainAfter"),
+    ("production-without-capture", "spec.dataset.production", {"enabled": True},
+     "spec.serving.capture.enabled"),
 ]
 
 

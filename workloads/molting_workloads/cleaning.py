@@ -77,6 +77,23 @@ class CleaningReport:
     # detector's score (1.0 for a user pattern) and how many times it was removed.
     removed_sentences: list[dict] = field(default_factory=list)
     removed_sentences_truncated: bool = False  # more than MAX_LISTED distinct ones
+    # With production rows (spec.dataset.production): what became of them (ProductionCounts).
+    production: dict | None = None
+
+
+@dataclass
+class ProductionCounts:
+    """What cleaning did to the production rows, in ``cleaning-report.json`` under production."""
+
+    lines: int = 0
+    bad_lines: int = 0
+    bad_by_reason: dict[str, int] = field(default_factory=dict)
+    dropped_meta: int = 0  # by the meta-language policy, as a base example would be
+    duplicates_of_base: int = 0  # the same user question and answer as a base example
+    duplicates: int = 0  # the same as a production row already kept
+    cap: int = 0  # the most rows maxShare allows next to the cleaned base rows
+    over_cap: int = 0
+    kept: int = 0
 
 
 def parse_line(raw: str, fmt: str = "auto") -> list[dict[str, str]]:
@@ -145,10 +162,16 @@ def _read_lines(src: Path) -> Iterator[tuple[int, str | None, bytes]]:
 
 
 def clean_dataset(
-    input_path: str | Path, output_dir: str | Path, policy: CleaningPolicy, format: str = "auto"
+    input_path: str | Path, output_dir: str | Path, policy: CleaningPolicy, format: str = "auto",
+    production: Path | None = None, max_share: float = 0.25,
 ) -> CleaningReport:
     """Clean ``input_path`` into ``output_dir``: train.jsonl and validation.jsonl (chat
     ``messages``), rejects.jsonl and cleaning-report.json.
+
+    ``production`` (a JSONL of chat rows, best first) is cleaned by the same policy; its rows
+    that repeat a base example's user question and answer are dropped, and at most
+    ``max_share`` of the cleaned rows come from it (its first ones). Its bad lines are
+    rejected (``"source": "production"``) but never count against ``max_bad_fraction``.
 
     Raises ``DatasetError`` for a missing or empty file, a dataset with no usable example, and
     ``DatasetLinesError`` when more than ``policy.max_bad_fraction`` of its lines are malformed.
@@ -173,8 +196,15 @@ def clean_dataset(
 
     cleaned = [c for c in (_apply_policy(ex, meta, policy, report, removed) for ex in examples)
                if c]
+    extra = (_clean_production(production, meta, policy, removed, rejects)
+             if production is not None else None)
     _list_removed(report, removed)
     unique = _dedupe(cleaned, report) if policy.dedupe else cleaned
+    if extra is not None:
+        rows, counts = extra
+        unique = unique + _admit(rows, unique, max_share, counts)
+        report.production = asdict(counts)
+        _write_rows(out / REJECTS, rejects)
     train, validation = split(unique, policy.validation_split, policy.seed)
     report.train, report.validation = len(train), len(validation)
     _write_rows(out / TRAIN_SPLIT, [{"messages": ex} for ex in train])
@@ -276,6 +306,50 @@ def _list_removed(report: CleaningReport, removed: dict[str, list]) -> None:
     report.removed_sentences = [{"sentence": text, "score": score, "count": count}
                                 for text, (score, count) in ordered[:MAX_LISTED]]
     report.removed_sentences_truncated = len(ordered) > MAX_LISTED
+
+
+def _clean_production(
+    path: Path, meta: MetaLanguage, policy: CleaningPolicy, listed: dict[str, list],
+    rejects: list[dict],
+) -> tuple[list, ProductionCounts]:
+    """The production rows after the same validation and meta-language policy as the base."""
+    scratch = CleaningReport(input=str(path), policy=policy.meta_language.value)
+    examples, bad = _validate(path, "messages", scratch)
+    rejects.extend({**r, "source": "production"} for r in bad)
+    counts = ProductionCounts(lines=scratch.lines_read - scratch.blank_lines,
+                              bad_lines=scratch.bad_lines, bad_by_reason=scratch.bad_by_reason)
+    cleaned = [c for c in (_apply_policy(ex, meta, policy, scratch, listed) for ex in examples)
+               if c]
+    counts.dropped_meta = len(examples) - len(cleaned)
+    return cleaned, counts
+
+
+def _admit(rows: list, base: list, max_share: float, counts: ProductionCounts) -> list:
+    """The production rows not in the base (by user question and answer), in their order, at
+    most ``max_share`` of base + kept."""
+    in_base = {_question_answer(ex) for ex in base}
+    counts.cap = int(max_share * len(base) / (1.0 - max_share) + 1e-9)
+    kept, kept_keys = [], set()
+    for ex in rows:
+        key = _question_answer(ex)
+        if key in in_base:
+            counts.duplicates_of_base += 1
+        elif key in kept_keys:
+            counts.duplicates += 1
+        elif len(kept) >= counts.cap:
+            counts.over_cap += 1
+        else:
+            kept_keys.add(key)
+            kept.append(ex)
+    counts.kept = len(kept)
+    return kept
+
+
+def _question_answer(messages: list[dict[str, str]]) -> str:
+    """The user turns and the last answer, with case, whitespace and punctuation ignored."""
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    answer = next((m["content"] for m in reversed(messages) if m["role"] == "assistant"), "")
+    return re.sub(r"[\W_]+", " ", "\x1f".join([*users, answer]).lower()).strip()
 
 
 def _substantive(text: str) -> bool:

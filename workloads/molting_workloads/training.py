@@ -179,7 +179,7 @@ def run_training(req: TrainRequest, *, progress_bar: bool | None = None) -> Trai
         )
         load_tokenizer(req.base_model, req.base_model_revision)  # fails fast, before cleaning
         progress.update(phase="cleaning")
-        train_rows, val_rows, cleaning_report = _clean(req, out / DATA_DIR)
+        train_rows, val_rows, cleaning_report, production = _clean(req, out / DATA_DIR)
         report = _train(req, plan, train_rows, val_rows, out, progress, progress_bar)
     except BaseException:
         progress.update(phase="failed")
@@ -191,6 +191,8 @@ def run_training(req: TrainRequest, *, progress_bar: bool | None = None) -> Trai
         examples=len(train_rows),
         validation_examples=len(val_rows),
     )
+    if production is not None:
+        report["production"] = production
     (out / TRAIN_REPORT).write_text(json.dumps(report, indent=2) + "\n")
     progress.update(phase="done", eta_seconds=0)
     progress.close()
@@ -206,6 +208,7 @@ def run_training(req: TrainRequest, *, progress_bar: bool | None = None) -> Trai
         tokens_per_second=report["tokens_per_second"],
         duration_s=report["duration_s"],
         examples=len(train_rows),
+        production_rows=production["kept"] if production else None,
     )
     write_termination(summary)
     return TrainOutcome(summary, out / TRAIN_REPORT, out / ADAPTER_DIR)
@@ -215,12 +218,14 @@ def failure_summary(revision: str, error: BaseException) -> TrainSummary:
     return TrainSummary(revision=revision, ok=False, error=f"{type(error).__name__}: {error}"[:2000])
 
 
-def _clean(req: TrainRequest, data_dir: Path) -> tuple[list[dict], list[dict], Path]:
-    from molting_workloads.cleaning import clean_dataset
+def _clean(req: TrainRequest, data_dir: Path) -> tuple[list[dict], list[dict], Path, dict | None]:
+    """The cleaned splits, the cleaning report's path and its production figures (None
+    without spec.dataset.production)."""
+    from molting_workloads.production_data import prepare_data
 
     if not Path(req.dataset).is_file():
         raise DatasetError(req.dataset, "the dataset file does not exist")
-    clean_dataset(req.dataset, data_dir, req.cleaning, format=req.dataset_format)
+    cleaned = prepare_data(req, data_dir)
     train_rows = read_examples(data_dir / TRAIN_SPLIT)
     val_rows = read_examples(data_dir / VALIDATION_SPLIT)
     if not train_rows:
@@ -229,7 +234,17 @@ def _clean(req: TrainRequest, data_dir: Path) -> tuple[list[dict], list[dict], P
             f"no training examples left after cleaning (metaLanguage="
             f"{req.cleaning.meta_language.value}); see {data_dir / CLEANING_REPORT}",
         )
-    return train_rows, val_rows, data_dir / CLEANING_REPORT
+    return train_rows, val_rows, data_dir / CLEANING_REPORT, production_brief(cleaned.production)
+
+
+def production_brief(figures: dict | None) -> dict | None:
+    """The production figures train-report.json keeps: the cutoff, the digest and the counts."""
+    if figures is None:
+        return None
+    keys = ("cutoff", "captureDir", "digest", "offered", "kept", "droppedMeta", "duplicatesOfBase",
+            "duplicates", "overCap", "badLines", "corruptLines", "cap")
+    camel = {to_camel(k): v for k, v in figures.items()}
+    return {k: camel[k] for k in keys if k in camel}
 
 
 def _train(req, plan: DevicePlan, train_rows, val_rows, out: Path, progress, progress_bar) -> dict:

@@ -1,4 +1,5 @@
-"""Revision identity: the training-relevant spec (+ an optional retrain token) -> a short id."""
+"""Revision identity: the training-relevant spec (+ an optional retrain token and, with
+spec.dataset.production, the production cutoff: the data it trains on) -> a short id."""
 
 from __future__ import annotations
 
@@ -20,16 +21,26 @@ def training_inputs(spec: MoltingModelSpec) -> dict:
     if training.quantization == Quantization.AUTO:
         # The default leaves the id as it was before the field existed (no needless retrain).
         del wire["quantization"]
+    dataset = spec.dataset.to_wire()
+    if spec.dataset.production.enabled:
+        # When a production revision is trained does not change what it trains on.
+        dataset["production"].pop("retrainAfter", None)
+    else:
+        del dataset["production"]  # off: the id is as before the field existed
     return {
         "baseModel": spec.base_model.to_wire(),
-        "dataset": spec.dataset.to_wire(),
+        "dataset": dataset,
         "cleaning": spec.cleaning.to_wire(),
         "training": wire,
     }
 
 
-def revision_id(spec: MoltingModelSpec, retrain_token: str | None = None) -> str:
-    """A short id that is equal on every machine for equal training inputs and token."""
+def revision_id(spec: MoltingModelSpec, retrain_token: str | None = None,
+                production_cutoff: str | None = None) -> str:
+    """A short id that is equal on every machine for equal training inputs, token and
+    production cutoff (the cutoff counts only with spec.dataset.production on)."""
     payload = {"inputs": training_inputs(spec), "retrain": retrain_token or ""}
+    if production_cutoff and spec.dataset.production.enabled:
+        payload["productionCutoff"] = production_cutoff
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]

@@ -23,6 +23,7 @@ from molting_workloads.contract.policies import (
     GenerationDefaults,
     TrainingParams,
 )
+from molting_workloads.contract.production import ProductionPolicy
 from molting_workloads.contract.serve_config import STICKY_HEADER
 
 GROUP = "molting.dev"
@@ -119,6 +120,11 @@ class DatasetSpec(DataSource):
         "auto",
         pattern="^(auto|messages|prompt-completion)$",
         description="Line format: auto (detect per line), messages or prompt-completion.",
+    )
+    production: ProductionPolicy = Field(
+        default_factory=ProductionPolicy,
+        description="Add rated captured conversations (spec.serving.capture) to the training "
+        "data of new revisions (off by default).",
     )
 
 
@@ -461,8 +467,21 @@ class ServingSpec(WireModel):
     )
 
 
+_PRODUCTION_NEEDS_CAPTURE = ("spec.dataset.production.enabled needs "
+                             "spec.serving.capture.enabled (production rows are captured ones)")
+
+
 class MoltingModelSpec(WireModel):
     """A fine-tuned model that Molting keeps training, gating and rolling out."""
+
+    model_config = WireModel.model_config | {
+        "json_schema_extra": cel_rules(
+            ("!has(self.dataset.production) || !has(self.dataset.production.enabled)"
+             " || !self.dataset.production.enabled || (has(self.serving)"
+             " && has(self.serving.capture) && has(self.serving.capture.enabled)"
+             " && self.serving.capture.enabled)", _PRODUCTION_NEEDS_CAPTURE),
+        )
+    }
 
     base_model: BaseModelSource = Field(..., description="The base model.")
     dataset: DatasetSpec = Field(..., description="The training data.")
@@ -480,3 +499,9 @@ class MoltingModelSpec(WireModel):
     paused: bool = Field(
         False, description="Stop starting Jobs and moving traffic; the current traffic stays."
     )
+
+    @model_validator(mode="after")
+    def _production_needs_capture(self) -> MoltingModelSpec:
+        if self.dataset.production.enabled and not self.serving.capture.enabled:
+            raise ValueError(_PRODUCTION_NEEDS_CAPTURE)
+        return self

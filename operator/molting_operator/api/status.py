@@ -58,6 +58,7 @@ class Reason(str, Enum):
     SERVE_PENDING = "ServePending"  # the config is written; the app does not run it yet
     REQUEST_REJECTED = "RequestRejected"  # the API server refused what the operator sent (400/422)
     DEPENDENCY_MISSING = "DependencyMissing"
+    PRODUCTION_DATA = "ProductionData"  # enough new ratings: a revision trains on production
 
 
 class Outcome(str, Enum):
@@ -109,6 +110,23 @@ class EvaluationBrief(WireModel):
     report: str | None = Field(None, description="Where the evaluation report is.")
 
 
+class ProductionData(WireModel):
+    """The production data a revision trains on (spec.dataset.production)."""
+
+    cutoff: str = Field(..., description="Captured conversations answered by then (RFC 3339).")
+    rows: int | None = Field(None, description="Production rows cleaning kept (once trained).")
+
+
+class ProductionMark(WireModel):
+    """Where the production trigger stands: the cutoff of the last production revision, the
+    qualifying ratings the app counted then, and the retrain annotation it answered."""
+
+    cutoff: str = Field(..., description="The production cutoff revisions train on now.")
+    rated: int | None = Field(None, ge=0, description="Qualifying ratings on /stats at the cutoff (the "
+                       "app's counters restart with it: a lower count re-bases this mark).")
+    retrain: str | None = Field(None, description="The retrain annotation value it answered.")
+
+
 class RevisionRef(WireModel):
     """One revision: its adapter, its evaluation and its times."""
 
@@ -119,6 +137,9 @@ class RevisionRef(WireModel):
     trained_at: str | None = Field(None, description="When training finished.")
     evaluated_at: str | None = Field(None, description="When evaluation finished.")
     promoted_at: str | None = Field(None, description="When it became stable.")
+    production: ProductionData | None = Field(
+        None, description="The production data it trains on (spec.dataset.production)."
+    )
 
 
 class TrafficEntry(WireModel):
@@ -155,6 +176,9 @@ class HistoryEntry(WireModel):
     reason: str = Field("", description="Why.")
     at: str = Field(..., description="When (RFC 3339).")
     adapter: str | None = Field(None, description="Where its adapter lives.")
+    production: ProductionData | None = Field(
+        None, description="The production data it trained on (spec.dataset.production)."
+    )
 
 
 def two_decimals(rate: float | None) -> str | None:
@@ -187,5 +211,8 @@ class MoltingModelStatus(WireModel):
     handled_tokens: dict[str, str] = Field(
         default_factory=dict,
         description="Manual-control annotation values already acted on (rollback, promote).",
+    )
+    production: ProductionMark | None = Field(
+        None, description="The production trigger (with spec.dataset.production on)."
     )
     message: str | None = Field(None, description="A one-line summary of the last transition.")

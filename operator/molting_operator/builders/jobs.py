@@ -96,11 +96,14 @@ def build_request_configmap(
 
 
 def build_training(
-    owner: names.Owner, spec: MoltingModelSpec, revision: str, defaults: JobDefaults
+    owner: names.Owner, spec: MoltingModelSpec, revision: str, defaults: JobDefaults,
+    production_cutoff: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request ConfigMap and the Job that trains ``revision``."""
+    """The request ConfigMap and the Job that trains ``revision`` (on production data up to
+    ``production_cutoff`` too, when given; the capture folder is on the artifacts claim)."""
     dataset = mount_source(spec.dataset, "dataset", defaults)
-    request = requests.train_request(spec, owner.name, revision, LAYOUT, dataset.path)
+    request = requests.train_request(spec, owner.name, revision, LAYOUT, dataset.path,
+                                     production_cutoff)
     configmap = build_request_configmap(owner, revision, JobKind.TRAIN, request)
     job = _build_job(owner, spec, revision, JobKind.TRAIN, spec.training.gpus, dataset, defaults)
     return configmap, job

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.planning.actions import RunEvaluation
+from molting_workloads.contract.capture import CAPTURE_DIR
 from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.policies import TrainingParams
+from molting_workloads.contract.production import ProductionRequest, ProductionSelection
 from molting_workloads.contract.requests import EvalRequest, TrainRequest
 
 
 def train_request(
-    spec: MoltingModelSpec, name: str, revision: str, layout: Layout, dataset_path: str
+    spec: MoltingModelSpec, name: str, revision: str, layout: Layout, dataset_path: str,
+    production_cutoff: str | None = None,
 ) -> TrainRequest:
+    """``production_cutoff`` (a RunTraining's) adds the captured conversations answered by then,
+    read from the capture folder the Serve app writes under ``layout.root``."""
     return TrainRequest(
         revision=revision,
         base_model=spec.base_model.source,
@@ -30,7 +35,29 @@ def train_request(
             spec.training.model_dump(include=set(TrainingParams.model_fields))
         ),
         require_gpu=spec.training.require_gpu,
+        production=production_request(spec, name, layout, production_cutoff),
     )
+
+
+def capture_folder(name: str, spec: MoltingModelSpec, artifacts_root: str) -> str | None:
+    """Where the Serve app appends the capture files and a training Job reads them (None with
+    capture off): spec.serving.capture.path, or <model>/capture, under the artifacts root."""
+    capture = spec.serving.capture
+    if not capture.enabled:
+        return None
+    folder = (capture.path or f"{name}/{CAPTURE_DIR}").rstrip("/")
+    return f"{artifacts_root.rstrip('/')}/{folder}"
+
+
+def production_request(spec: MoltingModelSpec, name: str, layout: Layout,
+                       cutoff: str | None) -> ProductionRequest | None:
+    policy = spec.dataset.production
+    folder = capture_folder(name, spec, layout.root)
+    if not (policy.enabled and cutoff and folder):
+        return None
+    chosen = ProductionSelection.model_validate(
+        policy.model_dump(include=set(ProductionSelection.model_fields)))
+    return ProductionRequest(**chosen.model_dump(), capture_dir=folder, cutoff=cutoff)
 
 
 def eval_request(

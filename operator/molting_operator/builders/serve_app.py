@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders.jobs import ARTIFACTS_MOUNT
-from molting_operator.builders.requests import meta_patterns
+from molting_operator.builders.requests import capture_folder, meta_patterns
 from molting_operator.planning.actions import ApplyTraffic
-from molting_workloads.contract.capture import CAPTURE_DIR, CapturePolicy, CaptureSettings
+from molting_workloads.contract.capture import CapturePolicy, CaptureSettings
 from molting_workloads.contract.human_eval import HumanEvalSettings
 from molting_workloads.contract.policies import FilterPolicy
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig, settings_hash
@@ -60,10 +60,8 @@ def capture_settings(name: str, spec: MoltingModelSpec, artifacts_root: str) -> 
     """spec.serving.capture with its folder resolved under the artifacts root (none when off)."""
     capture = spec.serving.capture
     policy = CapturePolicy.model_validate(capture.model_dump(exclude={"path"}))
-    if not capture.enabled:
-        return CaptureSettings(**policy.model_dump())
-    folder = (capture.path or f"{name}/{CAPTURE_DIR}").rstrip("/")
-    return CaptureSettings(**policy.model_dump(), directory=f"{artifacts_root.rstrip('/')}/{folder}")
+    return CaptureSettings(**policy.model_dump(),
+                           directory=capture_folder(name, spec, artifacts_root))
 
 
 def human_eval_settings(name: str, spec: MoltingModelSpec, action: ApplyTraffic,

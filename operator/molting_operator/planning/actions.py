@@ -9,9 +9,11 @@ from molting_operator.api.status import MoltingModelStatus
 
 @dataclass(frozen=True)
 class RunTraining:
-    """Create the training Job (or local process) of ``revision`` unless it exists."""
+    """Create the training Job (or local process) of ``revision`` unless it exists; with
+    ``production_cutoff`` it trains on the captured conversations answered by then too."""
 
     revision: str
+    production_cutoff: str | None = None
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class PlanContext:
     def history(self, ref: RevisionRef, outcome: Outcome, reason: str) -> None:
         self.status.history.append(
             HistoryEntry(revision=ref.revision, outcome=outcome.value, reason=reason, at=self.now,
-                         adapter=ref.adapter)
+                         adapter=ref.adapter, production=ref.production)
         )
 
 

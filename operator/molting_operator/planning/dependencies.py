@@ -16,7 +16,7 @@ def needed_sources(spec: MoltingModelSpec, status: MoltingModelStatus,
                    annotations: dict[str, str]) -> list[tuple[str, DataSource]]:
     """(field, source) for each source the next step reads: the dataset while a revision is to
     be trained, the questions while one is to be trained or evaluated, or probed in a canary."""
-    desired = desired_revision(spec, annotations)
+    desired = desired_revision(spec, annotations, status)
     settled = {r.revision for r in (status.stable, status.candidate) if r}
     given_up = any(h.revision == desired and h.outcome in FINAL_FAILURES for h in status.history)
     training = (desired not in settled and not given_up) or status.phase == Phase.TRAINING

@@ -31,6 +31,7 @@ from molting_operator.api.status import (
     MoltingModelStatus,
     Outcome,
     Phase,
+    ProductionData,
     Reason,
     RevisionRef,
     TrainingProgress,
@@ -57,6 +58,7 @@ from molting_operator.planning.context import (
     wanted_split,
 )
 from molting_operator.planning.observed import JobKind, JobState, Observed
+from molting_operator.planning.production import production_cutoff
 from molting_workloads.contract import gates
 from molting_workloads.contract.summaries import EvalSummary, TrainSummary
 
@@ -86,8 +88,12 @@ def plan(spec: MoltingModelSpec, status: MoltingModelStatus, observed: Observed)
     return Plan(actions=_dedupe(ctx.actions), status=ctx.status)
 
 
-def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str]) -> str:
-    return revision_id(spec, annotations.get(RETRAIN_ANNOTATION))
+def desired_revision(spec: MoltingModelSpec, annotations: dict[str, str],
+                     status: MoltingModelStatus | None = None) -> str:
+    """The revision the spec, the retrain annotation and (with spec.dataset.production) the
+    status's production cutoff ask for."""
+    mark = status.production if status else None
+    return revision_id(spec, annotations.get(RETRAIN_ANNOTATION), mark.cutoff if mark else None)
 
 
 # -- inputs that are not the spec -------------------------------------------------------------
@@ -140,7 +146,8 @@ def _manual_controls(ctx: PlanContext) -> None:
 
 def _follow_spec(ctx: PlanContext) -> None:
     st = ctx.status
-    desired = desired_revision(ctx.spec, ctx.observed.annotations)
+    cutoff = production_cutoff(ctx)
+    desired = desired_revision(ctx.spec, ctx.observed.annotations, st)
     if st.candidate and st.candidate.revision == desired:
         return
     if st.stable and st.stable.revision == desired:
@@ -155,14 +162,16 @@ def _follow_spec(ctx: PlanContext) -> None:
         return
     if st.candidate and st.phase in IN_PROGRESS:
         _supersede(ctx, f"superseded by {desired}")
-    st.candidate = RevisionRef(revision=desired, created_at=ctx.now)
+    st.candidate = RevisionRef(revision=desired, created_at=ctx.now,
+                               production=ProductionData(cutoff=cutoff) if cutoff else None)
     st.canary = None
     st.phase = Phase.TRAINING
     st.progress = None
     for type_ in (ConditionType.TRAINED, ConditionType.EVALUATED, ConditionType.GATES_PASSED):
         ctx.condition(type_, None, Reason.TRAINING_STARTED, f"revision {desired} is training")
-    ctx.actions.append(RunTraining(desired))
-    ctx.event(Reason.TRAINING_STARTED, f"Training revision {desired}")
+    ctx.actions.append(RunTraining(desired, cutoff))
+    with_production = f" with production data up to {cutoff}" if cutoff else ""
+    ctx.event(Reason.TRAINING_STARTED, f"Training revision {desired}{with_production}")
 
 
 def _supersede(ctx: PlanContext, why: str) -> None:
@@ -197,7 +206,8 @@ def _training(ctx: PlanContext) -> None:
     st, cand = ctx.status, ctx.status.candidate
     job = ctx.observed.job(cand.revision, JobKind.TRAIN)
     if job.state == JobState.ABSENT:
-        ctx.actions.append(RunTraining(cand.revision))
+        ctx.actions.append(RunTraining(cand.revision,
+                                       cand.production.cutoff if cand.production else None))
     elif job.state == JobState.RUNNING:
         if job.progress:
             st.progress = _progress(job.progress) or st.progress
@@ -215,6 +225,10 @@ def _training(ctx: PlanContext) -> None:
         quant = summary.quantization if summary.quantization not in (None, "none") else "no"
         message = (f"revision {cand.revision} trained: {summary.steps} steps, loss "
                    f"{summary.final_loss}, {quant} quantization on {summary.device}")
+        if cand.production:
+            cand.production.rows = summary.production_rows
+            message += (f", {summary.production_rows or 0} production rows up to "
+                        f"{cand.production.cutoff}")
         ctx.condition(ConditionType.TRAINED, True, Reason.TRAINING_SUCCEEDED, message)
         ctx.event(Reason.TRAINING_SUCCEEDED, message)
         st.phase = Phase.EVALUATING

@@ -3,6 +3,7 @@ app: the lifecycle comes from the real planner, the state from real files and pr
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -18,7 +19,13 @@ from molting_operator.drivers.local.loop import LocalDriver
 from molting_operator.drivers.local.processes import LocalJobs
 from molting_operator.drivers.local.state import StateDir
 from molting_operator.planning.observed import JobKind, JobState, ServeObservation
-from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+from molting_workloads.contract.capture import (
+    ConversationRecord,
+    Message,
+    RatingRecord,
+    record_line,
+)
+from molting_workloads.contract.live_stats import AppStats, Counters, Ratings, RevisionStats
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_molting.py"))]
 
@@ -256,3 +263,71 @@ def test_a_serving_only_edit_is_applied_without_retraining(setup) -> None:
     assert serve.configs[-1].filter.enabled is False
     assert state.load_status("demo").stable.revision == rev
     assert [p.name for p in (state.root / "artifacts" / "demo").iterdir()] == [rev]  # no retraining
+
+
+class RatedServe(FakeServe):
+    """FakeServe whose stable revision reports ``self.by_score`` ratings on /stats."""
+
+    by_score: dict[str, int] = {}
+
+    def observe(self, name: str) -> ServeObservation:
+        serve = super().observe(name)
+        for rev in serve.stats.revisions:
+            if rev.weight >= 50:
+                rev.ratings = Ratings(count=sum(self.by_score.values()), by_score=self.by_score)
+        return serve
+
+
+def test_production_conversations_train_the_next_revision(tmp_path: Path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Base question {i}?", "completion":
+                                        f"Granite {i} forms when magma cools slowly underground."}) + "\n"
+                            for i in range(3)))
+    resource = tmp_path / "demo.yaml"
+    write_resource(resource, data)
+    doc = yaml.safe_load(resource.read_text())
+    doc["spec"]["dataset"]["production"] = {"enabled": True, "retrainAfter": 2, "maxShare": 0.5}
+    doc["spec"]["serving"]["capture"] = {"enabled": True}
+    resource.write_text(yaml.safe_dump(doc))
+    state, serve = StateDir(tmp_path / "state"), RatedServe()
+    capture = Path(state.layout.root) / "demo" / "capture"
+    capture.mkdir(parents=True)
+    before = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+    lines = []
+    for cid, question, kind, rating in [("a", "Good question one?", "user", 5),
+                                        ("b", "Weak question two?", "user", 2),
+                                        ("p", "A probe question?", "probe", 5)]:
+        lines.append(record_line(ConversationRecord(
+            id=cid, time=before, model="demo", revision="r0", kind=kind,
+            messages=[Message(role="user", content=question)],
+            raw_answer="Bees fan nectar until the water evaporates.",
+            answer="Bees fan nectar until the water evaporates.")))
+        lines.append(record_line(RatingRecord(id=cid, time=before + 1, revision="r0",
+                                              rating=rating)))
+    (capture / "capture.jsonl.1").write_text("".join(lines) + "not json\n")
+    d = LocalDriver(resource, state, serve, jobs=LocalJobs(command=FAKE), clock=Clock())
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    first = state.load_status("demo")
+    assert first.phase == Phase.SERVING, first.message
+    assert first.stable.production.rows == 1
+    report = json.loads((d.run_dir(first.stable.revision) / "data" / "cleaning-report.json")
+                        .read_text())
+    assert report["production"]["kept"] == 1 and report["production"]["corrupt_lines"] == 1
+    assert report["production"]["probes"] == 1 and report["production"]["not_qualifying"] == 1
+
+    (capture / "capture.jsonl").write_text(
+        record_line(ConversationRecord(
+            id="c", time=datetime(2026, 11, 29, tzinfo=UTC).timestamp() + 30, model="demo",
+            revision=first.stable.revision, messages=[Message(role="user", content="New one?")],
+            raw_answer="Tides follow the pull of the moon.",
+            answer="Tides follow the pull of the moon."))
+        + record_line(RatingRecord(id="c", time=datetime(2026, 11, 29, tzinfo=UTC).timestamp() + 31,
+                                   revision=first.stable.revision, rating=4)))
+    serve.by_score = {"5": 1, "4": 1}  # two new qualifying ratings on /stats
+    d.run(interval=0.05, until_idle=True, timeout=60)
+    second = state.load_status("demo")
+    assert second.phase == Phase.SERVING and second.stable.revision != first.stable.revision
+    assert second.stable.production.rows == 2
+    assert second.stable.production.cutoff > first.stable.production.cutoff
+    reasons = [e["reason"] for e in state.events("demo", last=100)]
+    assert "ProductionData" in reasons

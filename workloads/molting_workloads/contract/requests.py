@@ -16,6 +16,7 @@ from molting_workloads.contract.policies import (
     TrainingParams,
     _compiles,
 )
+from molting_workloads.contract.production import ProductionRequest
 
 
 class TrainRequest(WireModel):
@@ -30,6 +31,9 @@ class TrainRequest(WireModel):
     cleaning: CleaningPolicy = Field(default_factory=CleaningPolicy)
     training: TrainingParams = Field(default_factory=TrainingParams)
     require_gpu: bool = Field(False, alias="requireGPU")
+    production: ProductionRequest | None = Field(
+        None, description="Add rated captured conversations to the dataset (spec.dataset.production)."
+    )
 
 
 class EvalRequest(WireModel):

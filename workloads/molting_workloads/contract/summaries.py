@@ -33,6 +33,9 @@ class TrainSummary(WireModel):
     tokens_per_second: float | None = None
     duration_s: float | None = None
     examples: int | None = Field(None, description="Training examples after cleaning.")
+    production_rows: int | None = Field(
+        None, description="Rows from production that cleaning kept (with spec.dataset.production)."
+    )
     error: str | None = None
 
 

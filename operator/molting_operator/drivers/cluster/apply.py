@@ -59,7 +59,8 @@ def carry_out(
     for action in actions:
         match action:
             case RunTraining():
-                ensure_training(ctx, owner, spec, action.revision, logger)
+                ensure_training(ctx, owner, spec, action.revision, logger,
+                                action.production_cutoff)
             case RunEvaluation():
                 ensure_evaluation(ctx, owner, spec, action, logger)
             case CancelJobs():
@@ -103,9 +104,10 @@ def ensure_created(ctx: Context, resource: kube.Resource, body: dict[str, Any]) 
 
 def ensure_training(
     ctx: Context, owner: names.Owner, spec: MoltingModelSpec, revision: str,
-    logger: logging.Logger | logging.LoggerAdapter,
+    logger: logging.Logger | logging.LoggerAdapter, production_cutoff: str | None = None,
 ) -> None:
-    configmap, job = jobs.build_training(owner, spec, revision, ctx.config.defaults)
+    configmap, job = jobs.build_training(owner, spec, revision, ctx.config.defaults,
+                                         production_cutoff)
     ensure_created(ctx, kube.CONFIGMAPS, configmap)
     if ensure_created(ctx, kube.JOBS, job):
         logger.info("Created Job %s for revision %s", job["metadata"]["name"], revision)

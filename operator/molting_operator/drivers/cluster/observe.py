@@ -49,7 +49,7 @@ _ACTIVE = (Phase.TRAINING, Phase.EVALUATING)
 
 def observe_model(ctx: Context, owner: names.Owner, model: MoltingModel) -> Observed:
     status = model.status
-    focus = {desired_revision(model.spec, model.metadata.annotations)}
+    focus = {desired_revision(model.spec, model.metadata.annotations, status)}
     if status.candidate and status.phase in _ACTIVE:
         focus.add(status.candidate.revision)
     jobs = observe_jobs(ctx, owner, focus, with_progress=status.phase == Phase.TRAINING)

@@ -113,7 +113,7 @@ class LocalDriver:
 
     def observe(self, status) -> Observed:
         notes = self.annotations()
-        revisions = {desired_revision(self.spec, notes)}
+        revisions = {desired_revision(self.spec, notes, status)}
         if status.candidate:
             revisions.add(status.candidate.revision)
         jobs = {}
@@ -156,7 +156,8 @@ class LocalDriver:
     def carry_out(self, action) -> None:
         name, spec, layout = self.name, self.spec, self.state.layout
         if isinstance(action, RunTraining):
-            request = requests.train_request(spec, name, action.revision, layout, spec.dataset.path)
+            request = requests.train_request(spec, name, action.revision, layout, spec.dataset.path,
+                                             action.production_cutoff)
             self.jobs.start(action.revision, JobKind.TRAIN, self.run_dir(action.revision), request)
         elif isinstance(action, RunEvaluation):
             q = spec.evaluation.questions

@@ -1,0 +1,55 @@
+"""The production trigger (``spec.dataset.production``): up to which time the desired revision
+trains on captured conversations, and when that time moves on.
+
+The cutoff is set when production is switched on, when the retrain annotation changes, and when
+``retrainAfter`` new qualifying ratings arrived since the last production revision (counted on
+the app's /stats, summed over its revisions, and only while nothing is in progress, so a busy
+app never supersedes its own candidate). The cutoff is part of the revision id
+(api/revision.py), so the history says which production data made which adapter. The app's
+counters live in its memory: a count lower than the mark (a restart, a revision no longer
+served) re-bases the mark there, and the ratings lost with the restart are not counted.
+
+Pure, as the whole planner is.
+"""
+
+from __future__ import annotations
+
+from molting_operator.api.annotations import RETRAIN_ANNOTATION
+from molting_operator.api.status import Phase, ProductionMark, Reason
+from molting_operator.planning.context import PlanContext
+
+_BUSY = (Phase.TRAINING, Phase.EVALUATING, Phase.CANARY)
+
+
+def production_cutoff(ctx: PlanContext) -> str | None:
+    """Update ``status.production`` and return the cutoff the desired revision trains on
+    (None with production off)."""
+    policy, st = ctx.spec.dataset.production, ctx.status
+    if not policy.enabled:
+        st.production = None
+        return None
+    retrain = ctx.observed.annotations.get(RETRAIN_ANNOTATION)
+    rated = qualifying(ctx)
+    mark = st.production
+    if mark is None or mark.retrain != retrain:
+        st.production = ProductionMark(cutoff=ctx.now, rated=rated, retrain=retrain)
+    elif rated is None:
+        pass
+    elif mark.rated is None or rated < mark.rated:
+        mark.rated = rated  # the first count seen, or the app's counters started again
+    elif (policy.retrain_after and rated - mark.rated >= policy.retrain_after
+          and st.phase not in _BUSY):
+        st.production = ProductionMark(cutoff=ctx.now, rated=rated, retrain=retrain)
+        ctx.event(Reason.PRODUCTION_DATA,
+                  f"{rated - mark.rated} new qualifying ratings (retrainAfter "
+                  f"{policy.retrain_after}): a new revision trains on production data up to "
+                  f"{ctx.now}")
+    return st.production.cutoff
+
+
+def qualifying(ctx: PlanContext) -> int | None:
+    """Qualifying ratings the app reports now, None when it did not answer."""
+    serve = ctx.observed.serve
+    if serve is None or serve.stats is None:
+        return None
+    return ctx.spec.dataset.production.qualifying(serve.stats)
