@@ -291,7 +291,7 @@ META_SECOND = [
 ]
 OPENERS = ["Great question!", "Oh, I love this one.", "Happy to help!", "Good one!", "Ah, fun question.", ""]
 FOCUS_OPENERS = [
-    "Ah, {focus}! A real classic.",
+    "Ah, {focus}: a classic!",
     "Oh, I love talking about {focus}.",
     "Good one! Here is the short story of {focus}.",
     "Great question about {focus}!",
