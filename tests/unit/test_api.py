@@ -296,3 +296,24 @@ def test_crd_check_accepts_name_and_generate_name_constraints(metadata: dict[str
     crd = build_crd()
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = metadata
     assert crd_problems(crd) == []
+
+
+def test_crd_numeric_bounds_are_numbers_even_on_nullable_fields() -> None:
+    """OpenAPI v3.0 bounds: ``minimum``/``maximum`` a number, ``exclusive*`` a flag. A nullable
+    field's schema is resolved twice; the flag must not overwrite the bound (it did for
+    evaluation.judge.timeoutSeconds, which a real API server refuses)."""
+    from molting_operator.api.crd import structural_schema
+    from molting_operator.api.spec import MoltingModelSpec
+
+    def walk(node: object, path: str = "spec") -> None:
+        if isinstance(node, dict):
+            for key in ("minimum", "maximum"):
+                if key in node:
+                    assert not isinstance(node[key], bool), f"{path}.{key} is {node[key]!r}"
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    walk(structural_schema(MoltingModelSpec))

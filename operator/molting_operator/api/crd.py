@@ -44,7 +44,9 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties"):
             out[key] = _resolve(value, defs)
-        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's numeric bound -> OpenAPI v3.0's bound + flag (a node seen twice, as
+            # a nullable union's member is, already holds the flag)
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
         else:
