@@ -37,13 +37,28 @@ def create(installed: Installed, body: dict, *, dry_run: bool = True, strict: bo
         return client.post(url(MODELS), json=body, params=params)
 
 
+def _first_difference(a, b, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: only in {'ours' if key not in a else 'the server'}"
+            if a[key] != b[key]:
+                return _first_difference(a[key], b[key], f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: server {a!r} vs ours {b!r}"
+
+
 def test_helm_install_put_the_crd_in_as_the_chart_ships_it(installed: Installed):
     crd = json.loads(installed.plane.kubectl(
         "get", "crd", "moltingmodels.molting.dev", "-o", "json").stdout)
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conditions["Established"] == "True" and conditions["NamesAccepted"] == "True"
     shipped = yaml.safe_load((ROOT / "charts" / "molting" / "crds" / "moltingmodel.yaml").read_text())
-    assert crd["spec"]["versions"][0]["schema"] == shipped["spec"]["versions"][0]["schema"]
+    served, ours = crd["spec"]["versions"][0]["schema"], shipped["spec"]["versions"][0]["schema"]
+    assert served == ours, _first_difference(served, ours)
     rules = json.dumps(crd["spec"]["versions"][0]["schema"]).count('"rule"')
     assert rules >= 5  # the CEL rules compiled within the server's cost budget
 
