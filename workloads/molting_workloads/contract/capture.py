@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter, field_validator
 
 from molting_workloads.contract.base import WireModel
+from molting_workloads.contract.patterns import compile_user_regex
 
 CAPTURE_DIR = "capture"  # under <artifacts>/<model>/ unless spec.serving.capture.path says
 CAPTURE_FILE = "capture.jsonl"
@@ -36,18 +37,7 @@ Thumb = Literal["up", "down"]
 def compile_redaction(source: object, field: str = "redact[0]") -> re.Pattern[str]:
     """The compiled redaction pattern, or ``ValueError`` naming ``field``: a non-string, an
     invalid regular expression, a very long one, or one matching the empty string is refused."""
-    if not isinstance(source, str):
-        raise ValueError(f"{field}: redaction pattern {source!r} is not a string")
-    if len(source) > MAX_REDACT_LENGTH:
-        raise ValueError(f"{field}: redaction pattern {source[:40]!r}... is longer than "
-                         f"{MAX_REDACT_LENGTH} characters")
-    try:
-        regex = re.compile(source)
-    except re.error as error:
-        raise ValueError(f"{field}: invalid regular expression {source!r}: {error}") from None
-    if regex.search("") is not None:
-        raise ValueError(f"{field}: redaction pattern {source!r} matches the empty string")
-    return regex
+    return compile_user_regex(source, field, "redaction pattern", max_length=MAX_REDACT_LENGTH)
 
 
 class CapturePolicy(WireModel):

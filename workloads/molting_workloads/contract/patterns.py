@@ -19,25 +19,34 @@ CLEANING_META_THRESHOLD = 0.4
 FILTER_META_THRESHOLD = 0.6
 
 
+def compile_user_regex(source: object, field: str, what: str, *, flags: int = 0,
+                       max_length: int = MAX_PATTERN_LENGTH, empty_means: str = "") -> re.Pattern[str]:
+    """A user's regular expression (``what``: "meta-language pattern", "redaction pattern"),
+    compiled, or ``ValueError`` naming ``field``: a non-string, an invalid regular expression, a
+    very long one, or one matching the empty string (``empty_means`` says what that would do)."""
+    if not isinstance(source, str):
+        raise ValueError(f"{field}: {what} {source!r} is not a string")
+    if len(source) > max_length:
+        raise ValueError(f"{field}: {what} {source[:40]!r}... is longer than "
+                         f"{max_length} characters")
+    try:
+        regex = re.compile(source, flags)
+    except re.error as error:
+        raise ValueError(f"{field}: invalid regular expression {source!r}: {error}") from None
+    if regex.search("") is not None:
+        raise ValueError(f"{field}: {what} {source!r} matches the empty string{empty_means}")
+    return regex
+
+
 def compile_pattern(source: object, field: str = "extraPatterns[0]") -> re.Pattern[str]:
     """The compiled (case-insensitive) user pattern, or ``ValueError`` naming ``field``.
 
     Refused: a non-string, an invalid regular expression, a very long one, and one that
     matches the empty string ("x*", "(a)?"), which would call every sentence meta-language.
     """
-    if not isinstance(source, str):
-        raise ValueError(f"{field}: meta-language pattern {source!r} is not a string")
-    if len(source) > MAX_PATTERN_LENGTH:
-        raise ValueError(f"{field}: meta-language pattern {source[:40]!r}... is longer than "
-                         f"{MAX_PATTERN_LENGTH} characters")
-    try:
-        regex = re.compile(source, re.IGNORECASE)
-    except re.error as error:
-        raise ValueError(f"{field}: invalid regular expression {source!r}: {error}") from None
-    if regex.search("") is not None:
-        raise ValueError(f"{field}: meta-language pattern {source!r} matches the empty string, "
-                         "so every sentence would count as meta-language")
-    return regex
+    return compile_user_regex(
+        source, field, "meta-language pattern", flags=re.IGNORECASE,
+        empty_means=", so every sentence would count as meta-language")
 
 
 def compile_patterns(sources: Iterable[object], field: str = "extraPatterns"
