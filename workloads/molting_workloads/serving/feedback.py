@@ -10,13 +10,12 @@ already rated. The rated ids are remembered per replica for the feedback window,
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from molting_workloads.serving.openai_types import ApiError
+from molting_workloads.serving.openai_types import ApiError, json_object
 
 MAX_COMMENT_CHARS = 4000
 MAX_RATED = 100_000
@@ -40,12 +39,7 @@ class FeedbackRequest(BaseModel):
 
 def parse_feedback(raw: bytes) -> FeedbackRequest:
     """The request, or ``ApiError(400)`` saying which field is wrong and what is allowed."""
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, f"the body is not valid JSON: {error}", code="invalid_json") from error
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object {id, rating, comment?}", code="invalid_json")
+    data = json_object(raw, "{id, rating, comment?}")
     rating = data.get("rating")
     if "rating" in data and not _valid_rating(rating):
         raise ApiError(400, f"rating must be an integer from 1 to 5, or \"up\" or \"down\"; got {rating!r}",

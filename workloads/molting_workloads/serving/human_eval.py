@@ -15,7 +15,6 @@ defaults, the filter applied), but are not counted in the live stats: they are n
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
@@ -29,7 +28,7 @@ from molting_workloads.contract.questions import questions_in
 from molting_workloads.serving.eval_page import PAGE
 from molting_workloads.serving.eval_token import Sealer
 from molting_workloads.serving.eval_votes import VoteError, VoteStore
-from molting_workloads.serving.openai_types import ApiError
+from molting_workloads.serving.openai_types import ApiError, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +140,7 @@ def router(ingress: _Serving, *, rng: random.Random | None = None, sealer: Seale
         raw = await request.body()
         if len(raw) > MAX_VOTE_BYTES:
             raise ApiError(413, f"the body is {len(raw)} bytes; the limit is {MAX_VOTE_BYTES}", code="body_too_large")
-        try:
-            body = json.loads(raw)
-        except ValueError as error:
-            raise ApiError(400, "the body must be JSON: {token, choice, rater?}", code="invalid_json") from error
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object: {token, choice, rater?}", code="invalid_json")
+        body = json_object(raw, "{token, choice, rater?}")
         try:
             store.vote(body.get("token"), body.get("choice"), body.get("rater"))
         except VoteError as error:

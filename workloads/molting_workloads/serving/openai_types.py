@@ -87,14 +87,21 @@ class ChatCompletionRequest(BaseModel):
         return self.max_tokens if self.max_tokens is not None else self.max_completion_tokens
 
 
-def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
-    """The request, or ``ApiError(400)`` naming what is wrong (the JSON, or the field)."""
+def json_object(raw: bytes, shape: str = "") -> dict:
+    """A request body that must be one JSON object, or ``ApiError(400)`` ``invalid_json``;
+    ``shape`` (e.g. "{id, rating, comment?}") is named in the error."""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", code="invalid_json") from error
     if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", code="invalid_json")
+        raise ApiError(400, f"the body must be a JSON object {shape}".rstrip(), code="invalid_json")
+    return data
+
+
+def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
+    """The request, or ``ApiError(400)`` naming what is wrong (the JSON, or the field)."""
+    data = json_object(raw)
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as error:
