@@ -33,9 +33,12 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         if len(options) != 1:
             raise TypeError(f"unions are not structural: {options!r}")
-        inner = _resolve(options[0], defs)
-        inner.update({k: v for k, v in node.items() if k != "default" or v is not None})
-        node = inner
+        # Each side is resolved once: resolving the merged node again would convert its
+        # already-converted parts a second time.
+        out = _resolve(options[0], defs)
+        out.update(_resolve({k: v for k, v in node.items() if k != "default" or v is not None},
+                            defs))
+        return _finish(out)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP and not (key == "additionalProperties" and isinstance(value, dict)):
@@ -44,13 +47,16 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties"):
             out[key] = _resolve(value, defs)
-        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
-            # JSON Schema's numeric bound -> OpenAPI v3.0's bound + flag (a node seen twice, as
-            # a nullable union's member is, already holds the flag)
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            # JSON Schema's numeric bound -> OpenAPI v3.0's bound + flag
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
         else:
             out[key] = value
+    return _finish(out)
+
+
+def _finish(out: dict[str, Any]) -> dict[str, Any]:
     if out.get("type") in ("object", "array") or "properties" in out:
         out.pop("default", None)
     if out.get("default", "absent") is None:
