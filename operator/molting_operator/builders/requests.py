@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.planning.actions import RunEvaluation
-from molting_workloads.contract.capture import CAPTURE_DIR
 from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.policies import TrainingParams
@@ -45,8 +44,7 @@ def capture_folder(name: str, spec: MoltingModelSpec, artifacts_root: str) -> st
     capture = spec.serving.capture
     if not capture.enabled:
         return None
-    folder = (capture.path or f"{name}/{CAPTURE_DIR}").rstrip("/")
-    return f"{artifacts_root.rstrip('/')}/{folder}"
+    return Layout(artifacts_root).capture_dir(name, capture.path)
 
 
 def production_request(spec: MoltingModelSpec, name: str, layout: Layout,

@@ -17,10 +17,9 @@ from molting_operator.builders.requests import capture_folder, meta_patterns
 from molting_operator.planning.actions import ApplyTraffic
 from molting_workloads.contract.capture import CapturePolicy, CaptureSettings
 from molting_workloads.contract.human_eval import HumanEvalSettings
+from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.policies import FilterPolicy
 from molting_workloads.contract.serve_config import RevisionEntry, ServeAppConfig, settings_hash
-
-HUMAN_EVAL_DIR = "human-eval"  # under <artifacts>/<model>/: the votes file
 
 
 def serve_app_config(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
@@ -76,7 +75,7 @@ def human_eval_settings(name: str, spec: MoltingModelSpec, action: ApplyTraffic,
         revisions=weighted[:2] if len(weighted) >= 2 else None,
         questions=human.questions, typed_questions=human.typed_questions,
         max_new_tokens=human.max_new_tokens, token_ttl_s=human.token_ttl_seconds,
-        votes_file=f"{artifacts_root.rstrip('/')}/{name}/{HUMAN_EVAL_DIR}/votes.jsonl",
+        votes_file=Layout(artifacts_root).human_eval_votes(name),
     )
 
 

@@ -15,12 +15,15 @@ Jobs write their files under these names, and the Serve app loads the adapters f
         eval-report.json, eval-report.html
 <root>/<name>/capture/             conversation capture, when spec.serving.capture is on
     capture.jsonl, capture.jsonl.1 ..  (contract.capture; the folder can be set elsewhere)
+<root>/<name>/human-eval/votes.jsonl   the human evaluation's votes, when serving.humanEval is on
 ```
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from molting_workloads.contract.capture import CAPTURE_DIR
 
 # Names inside a training Job's output folder (a revision's folder).
 ADAPTER_DIR = "adapter"
@@ -39,6 +42,7 @@ EVAL_REPORT_HTML = "eval-report.html"
 # A model's judge replies, per (judge model, rubric, question, answer): a re-evaluation, and a
 # stable adapter's unchanged answers, do not pay the judge twice.
 JUDGE_CACHE_DIR = "judge-cache"
+HUMAN_EVAL_VOTES = "human-eval/votes.jsonl"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,13 @@ class Layout:
 
     def judge_cache(self, name: str) -> str:
         return f"{self.root.rstrip('/')}/{name}/{JUDGE_CACHE_DIR}"
+
+    def capture_dir(self, name: str, path: str | None = None) -> str:
+        """The capture folder: ``path`` (relative to the root) or <name>/capture."""
+        return f"{self.root.rstrip('/')}/{(path or f'{name}/{CAPTURE_DIR}').rstrip('/')}"
+
+    def human_eval_votes(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}/{HUMAN_EVAL_VOTES}"
 
     def train_report(self, name: str, revision: str) -> str:
         return f"{self.revision_dir(name, revision)}/{TRAIN_REPORT}"
