@@ -663,6 +663,20 @@ def test_not_worse_on_ratings_without_ratings_is_inconclusive() -> None:
     assert "need 30 ratings on each side (candidate 0, stable 0)" in p.status.canary.analysis
 
 
+def test_not_worse_on_ratings_reads_the_feedback_counted_on_stats() -> None:
+    """The ratings POST /v1/feedback counts (RevisionStats.ratings) are what the rule tests."""
+    from molting_workloads.contract.live_stats import Ratings
+
+    spec, status, old, new = in_canary()
+    busy = stats(**{old: (1000, 0, 0), new: (1000, 0, 0)})
+    for rev, scores in ((old, {"4": 20, "5": 20}), (new, {"4": 22, "5": 18})):
+        busy.of(rev).ratings = Ratings(count=40, by_score=scores)
+    p = plan(with_not_worse(spec, metric="rating", margin=0.5), status,
+             observe(T0 + timedelta(minutes=2), serve=served({old: 90, new: 10}, busy)))
+    assert p.status.verdict.decision == "Pass", p.status.canary.analysis
+    assert p.status.canary.step == 1
+
+
 def test_not_worse_rule_ranges_are_refused_naming_the_field() -> None:
     from pydantic import ValidationError
 

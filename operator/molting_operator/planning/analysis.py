@@ -17,7 +17,7 @@ from molting_workloads.contract.ab_stats import (
     not_worse_mean,
     not_worse_rate,
 )
-from molting_workloads.contract.live_stats import AppStats, Counters
+from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
 
 
 class Verdict(str, Enum):
@@ -46,14 +46,16 @@ def _combined(counters: list[Counters]) -> Counters:
     return total
 
 
-def not_worse(rule: NotWorseRule, cand: Counters, base: Counters) -> NotWorseResult:
-    """The not-worse test on two revisions' user counters."""
+def not_worse(rule: NotWorseRule, cand_stats: RevisionStats,
+              base_stats: RevisionStats) -> NotWorseResult:
+    """The not-worse test on two revisions' user counters, or their ratings."""
     bounds = {"margin": rule.margin, "confidence": rule.confidence,
               "min_samples": rule.min_samples, "max_samples": rule.max_samples}
     metric = rule.metric.value
     if rule.metric == NotWorseMetric.RATING:
-        return not_worse_mean(metric, (cand.ratings, cand.rating_sum, cand.rating_sum_squares),
-                              (base.ratings, base.rating_sum, base.rating_sum_squares), **bounds)
+        return not_worse_mean(metric, cand_stats.ratings.moments(), base_stats.ratings.moments(),
+                              **bounds)
+    cand, base = cand_stats.user, base_stats.user
     if rule.metric == NotWorseMetric.ERROR_RATE:
         return not_worse_rate(metric, cand.errors, cand.requests, base.errors, base.requests,
                               **bounds)
@@ -75,7 +77,7 @@ def analyse(
     if cand is None or base is None:
         return Analysis(Verdict.INCONCLUSIVE, f"{result.reason}; not-worse: no live stats for "
                         "both revisions yet")
-    test = not_worse(rule, cand.user, base.user)
+    test = not_worse(rule, cand, base)
     text = f"not-worse {test.decision.value}: {test.reason}"
     if test.decision == Decision.FAIL:
         return Analysis(Verdict.FAILED, text, test)

@@ -21,11 +21,6 @@ class Counters(WireModel):
         0, description="Requests refused with 503 because the adapter could not be loaded."
     )
     latency_mean_ms: float | None = None
-    # User ratings (1..5) as count, sum and sum of squares, for the canary's not-worse test;
-    # zero until something records ratings.
-    ratings: int = Field(0, description="Ratings received.")
-    rating_sum: float = Field(0.0, description="Sum of the ratings.")
-    rating_sum_squares: float = Field(0.0, description="Sum of the squared ratings.")
 
     @property
     def error_rate(self) -> float:
@@ -48,6 +43,12 @@ class Ratings(WireModel):
     by_score: dict[str, int] = Field(
         default_factory=dict, description="How many of each score, '1' to '5'."
     )
+
+    def moments(self) -> tuple[int, float, float]:
+        """The scores as (count, sum, sum of squares), for the canary's not-worse test."""
+        pairs = [(int(score), n) for score, n in self.by_score.items()]
+        return (sum(n for _, n in pairs), float(sum(s * n for s, n in pairs)),
+                float(sum(s * s * n for s, n in pairs)))
 
 
 class RevisionStats(WireModel):
