@@ -42,19 +42,24 @@ def test_concurrent_revisions_share_batches_and_answer_as_alone(app: ServedApp, 
     for headers, body in requests:  # one at a time: batches of one
         r = client.post(app.url + CHAT, json=body, headers=AUTH | headers)
         alone[(headers["x-molting-revision"], body["messages"][0]["content"])] = r
-    before = _engine_stats(app)
-    responses = asyncio.run(_post_all(app.url, requests))
-    after = _engine_stats(app)
-
+    # Whether the burst's requests reach the replica inside one batch window depends on the
+    # machine's load: up to three bursts, every answer checked each time.
+    for _ in range(3):
+        before = _engine_stats(app)
+        responses = asyncio.run(_post_all(app.url, requests))
+        after = _engine_stats(app)
+        for (headers, body), r in zip(requests, responses, strict=True):
+            revision = headers["x-molting-revision"]
+            single = alone[(revision, body["messages"][0]["content"])]
+            if revision == "broken":
+                assert r.status_code == 503 and r.json()["error"]["code"] == "revision_unavailable"
+                continue
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["message"]["content"] == \
+                single.json()["choices"][0]["message"]["content"]
+        if after.get("mixed_batches", 0) > before.get("mixed_batches", 0):
+            break
     assert after.get("mixed_batches", 0) > before.get("mixed_batches", 0)
-    for (headers, body), r in zip(requests, responses, strict=True):
-        revision = headers["x-molting-revision"]
-        single = alone[(revision, body["messages"][0]["content"])]
-        if revision == "broken":
-            assert r.status_code == 503 and r.json()["error"]["code"] == "revision_unavailable"
-            continue
-        assert r.status_code == 200, r.text
-        assert r.json()["choices"][0]["message"]["content"] == single.json()["choices"][0]["message"]["content"]
 
 
 def test_past_the_queue_bound_the_server_answers_503_with_retry_after(app: ServedApp):
