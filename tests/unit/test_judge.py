@@ -16,6 +16,7 @@ from molting_workloads.contract.gates import decide, passed
 from molting_workloads.contract.judging import DEFAULT_CRITERIA, JudgePolicy, JudgeScores
 from molting_workloads.contract.policies import GatePolicy
 from molting_workloads.contract.summaries import EvalMetrics, GateVerdict
+from molting_workloads.evaluation import format_verdicts
 from molting_workloads.judge import (
     JudgeCallError,
     JudgeClient,
@@ -252,6 +253,23 @@ def test_a_failed_or_missing_judge_is_an_error_gate_that_fails(scores) -> None:
     assert len(verdicts) == 4 and all(v.state == "Error" and not v.passed for v in verdicts)
     assert not passed(decide(_metrics(scores), None, GatePolicy(), POLICY))
     assert ("timed out" if scores else "without a judge") in verdicts[0].reason
+
+
+def test_an_advisory_judge_is_decided_and_shown_but_never_blocks() -> None:
+    advisory = POLICY.model_copy(update={"advisory": True})
+    failing = JudgeScores(model="judge-1", error="answer 1: the judge replied: 'zzz'")
+    verdicts = decide(_metrics(failing), None, GatePolicy(), advisory)
+    judged = [v for v in verdicts if v.name.startswith("judge.")]
+    assert judged and all(v.state == "Error" and v.advisory and not v.passed for v in judged)
+    assert passed(verdicts)  # the metric gates all pass; the judge's are not counted
+    lines = format_verdicts(verdicts)
+    assert lines[-1] == "gates passed" and "(advisory)" in lines[len(verdicts) - 1]
+    # A metric gate that fails still fails, advisory judge or not.
+    bad = decide(_metrics(failing).model_copy(update={"meta_language_rate": 0.9}), None,
+                 GatePolicy(), advisory)
+    assert not passed(bad)
+    # The same judge, not advisory, blocks.
+    assert not passed(decide(_metrics(failing), None, GatePolicy(), POLICY))
 
 
 def test_no_judge_no_judge_gates_and_every_verdict_has_a_state() -> None:

@@ -133,3 +133,44 @@ def test_qualifying_ratings_on_stats_sum_over_revisions():
         RevisionStats(revision="b", ratings=Ratings(count=1, by_score={"4": 1}))])
     assert ProductionSelection().qualifying(stats) == 5
     assert ProductionSelection(min_rating=5, thumbs=False).qualifying(stats) == 1
+
+
+def test_preferred_answers_from_human_evaluation_votes_join_the_rows(tmp_path):
+    from molting_workloads.serving.eval_token import Sealer
+    from molting_workloads.serving.eval_votes import VoteStore
+
+    now = [T0 - 300]
+    sealer = Sealer()
+    store = VoteStore(sealer, clock=lambda: now[0])
+    votes = tmp_path / "human-eval" / "votes.jsonl"
+    store.use_file(str(votes))
+
+    def pair(question: str, first: str, second: str) -> str:
+        return sealer.seal({"q": question, "a": "r1", "b": "r2", "answers": [first, second]}, 3600)
+
+    for when, question, first, second, choice in [
+            (T0 - 300, "Why do cats purr?", "Purring calms them.", "Let me think about cats.", "A"),
+            (T0 - 200, "Why is snow white?", "It scatters light.", "Snow scatters all colours.", "B"),
+            (T0 - 100, "Is it a tie?", "Maybe.", "Perhaps.", "tie"),
+            (T0 + 100, "Too late?", "After the cutoff.", "Also late.", "A")]:
+        now[0] = when
+        store.vote(pair(question, first, second), choice)
+    with votes.open("a") as handle:
+        handle.write('{"time": 1, "question": "torn"\n')
+    capture = folder(tmp_path, {CAPTURE_FILE: [conv("a", "Why is the sky blue?", "Air scatters it."),
+                                               rate("a", 5)]})
+
+    off = select(request(capture, votes_file=str(votes)))
+    assert [r["id"] for r in off.rows] == ["a"] and off.votes == 0  # preferred is off
+    sel = select(request(capture, votes_file=str(votes), preferred=True))
+    assert [r["messages"] for r in sel.rows if r.get("preferred")] == [
+        [{"role": "user", "content": "Why is snow white?"},
+         {"role": "assistant", "content": "Snow scatters all colours."}],
+        [{"role": "user", "content": "Why do cats purr?"},
+         {"role": "assistant", "content": "Purring calms them."}]]  # newest first, at the bar
+    assert sel.rows[0]["id"] == "a"  # a score of 5 ranks above a preference
+    assert (sel.votes, sel.ties, sel.preferred, sel.offered) == (3, 1, 2, 3)
+    assert sel.corrupt_lines == 1 and sel.problems[0]["line"] == 5
+    assert str(votes) in sel.files
+    missing = select(request(capture, votes_file=str(tmp_path / "none.jsonl"), preferred=True))
+    assert missing.preferred == 0 and missing.offered == 1

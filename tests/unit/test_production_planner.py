@@ -139,3 +139,37 @@ def test_the_retrain_annotation_moves_the_cutoff_and_off_leaves_ids_as_before() 
     off = make_spec()
     assert desired_revision(off, {}, result.status) == desired_revision(off, {})
     assert plan(off, result.status, observe()).status.production is None
+
+
+def test_retrain_every_waits_for_the_time_and_for_new_data() -> None:
+    spec = production_spec(retrainAfter=None, retrainEvery="1h")
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    status = trained(spec, status, T0)
+    first = status.stable.revision
+    assert desired_revision(spec, {}, status) == first  # the schedule is not part of the id
+    status = plan(spec, status, observe(serve=rated(first, {"5": 1}))).status
+    assert status.production.rated == 1
+    # Fifty new good ratings, but the hour is not up: nothing.
+    soon = T0 + timedelta(minutes=59)
+    status = plan(spec, status, observe(now=soon, serve=rated(first, {"5": 51}))).status
+    assert status.candidate is None
+    # The hour is up but nothing new came: still nothing (a schedule never retrains on the same data).
+    quiet = production_spec(retrainAfter=None, retrainEvery="1h")
+    idle = plan(quiet, status, observe(now=T0 + timedelta(hours=3),
+                                       serve=rated(first, {"5": 1}))).status
+    assert idle.candidate is None and idle.production.cutoff == timestamp(T0)
+    later = T0 + timedelta(hours=1, minutes=1)
+    result = plan(spec, status, observe(now=later, serve=rated(first, {"5": 51})))
+    assert result.status.production.cutoff == timestamp(later)
+    assert result.status.candidate.revision not in (None, first)
+    event = next(a for a in result.actions if getattr(a, "reason", None) == "ProductionData")
+    assert "retrainEvery 1h" in event.message
+
+
+def test_the_training_request_reads_the_human_evaluation_votes_only_when_asked() -> None:
+    layout, cutoff = Layout("/artifacts"), timestamp(T0)
+    off = train_request(production_spec(), "m", "r", layout, "/data/c.jsonl", cutoff)
+    assert off.production.votes_file is None and off.production.preferred is False
+    on = train_request(production_spec(preferred=True), "m", "r", layout, "/data/c.jsonl", cutoff)
+    assert on.production.preferred is True
+    assert on.production.votes_file == "/artifacts/m/human-eval/votes.jsonl"

@@ -406,8 +406,9 @@ def meta_spans(meta, text: str) -> list[dict]:
 def format_verdicts(verdicts: Sequence[GateVerdict]) -> list[str]:
     """One ✓/✗ line per gate, then the overall result."""
     lines = [f"{'✓' if v.passed else '!' if v.state == 'Error' else '✗'} {v.name:<13} "
-             f"{'Error: ' if v.state == 'Error' else ''}{v.reason}" for v in verdicts]
-    failed = [v.name for v in verdicts if not v.passed]
+             f"{'Error: ' if v.state == 'Error' else ''}{v.reason}"
+             f"{' (advisory)' if v.advisory else ''}" for v in verdicts]
+    failed = [v.name for v in verdicts if not (v.passed or v.advisory)]
     lines.append("gates passed" if not failed else f"gates failed: {', '.join(failed)}")
     return lines
 

@@ -1,10 +1,11 @@
 """The training Job's production rows (``spec.dataset.production``): read a capture folder,
 join conversations to their ratings, keep the user conversations whose latest rating qualifies
-and that were answered by the cutoff, and write them as chat rows to ``production.jsonl`` (with
-a digest) for cleaning, which treats them as it treats the base dataset and then drops those the
+and that were answered by the cutoff (and, with ``preferred``, the answers that won a human
+evaluation vote by then), and write them as chat rows to ``production.jsonl`` (with a digest)
+for cleaning, which treats them as it treats the base dataset and then drops those the
 base holds and caps their share (cleaning.py, ``production=``).
 
-A corrupt capture line is reported with its file and line and skipped, never fatal: the capture
+A corrupt capture or vote line is reported with its file and line and skipped, never fatal: the
 files are appended by a running app, and a torn last line is expected after a crash.
 """
 
@@ -44,6 +45,9 @@ class Selection:
     ratings: int = 0
     unrated: int = 0
     not_qualifying: int = 0  # rated, but below minRating or a thumb down
+    votes: int = 0  # human evaluation votes cast by the cutoff (with ``preferred``)
+    ties: int = 0
+    preferred: int = 0  # rows from the answers those votes preferred
     corrupt_lines: int = 0
     problems: list[dict] = field(default_factory=list)  # {file, line, reason}, the first ones
     offered: int = 0
@@ -98,23 +102,62 @@ def select(request: ProductionRequest) -> Selection:
             sel.not_qualifying += 1
         else:
             chosen.append(_row(conv, rating, request.min_rating))
+    if request.preferred and request.votes_file:
+        chosen += _preferred(Path(request.votes_file), cutoff, request.min_rating, sel)
     chosen.sort(key=lambda r: (-r["rank"], -r["time"], r["id"]))
     sel.rows, sel.offered = chosen, len(chosen)
     return sel
 
 
-def _records(path: Path, sel: Selection):
+def _records(path: Path, sel: Selection, read=read_record):
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                yield read_record(raw.decode("utf-8"))
+                yield read(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValidationError, ValueError) as error:
                 sel.corrupt_lines += 1
                 if len(sel.problems) < MAX_PROBLEMS:
                     reason = str(error).splitlines()[0][:200]
                     sel.problems.append({"file": str(path), "line": number, "reason": reason})
+
+
+def _vote(line: str) -> dict:
+    """One votes.jsonl line (serving/eval_votes.py writes them), checked for what a row needs."""
+    vote = json.loads(line)
+    if not isinstance(vote, dict):
+        raise ValueError("a vote must be a JSON object")
+    winner, answers = vote.get("winner"), vote.get("answers")
+    if not isinstance(vote.get("question"), str) or not isinstance(vote.get("time"), int | float):
+        raise ValueError("a vote needs a question (text) and a time (epoch seconds)")
+    if winner is not None and not (isinstance(answers, dict) and isinstance(answers.get(winner), str)):
+        raise ValueError(f"the vote's winner {winner!r} has no answer in 'answers'")
+    return vote
+
+
+def _preferred(path: Path, cutoff: float, rank: int, sel: Selection) -> list[dict]:
+    """A row for each answer a vote cast by the cutoff preferred (ranked as a qualifying
+    rating at the bar); a missing file holds none."""
+    if not path.is_file():
+        return []
+    sel.files.append(str(path))
+    rows = []
+    for number, vote in enumerate(_records(path, sel, _vote), start=1):
+        if vote["time"] > cutoff:
+            continue
+        sel.votes += 1
+        winner = vote.get("winner")
+        if winner is None:
+            sel.ties += 1
+            continue
+        messages = [{"role": "user", "content": vote["question"]},
+                    {"role": "assistant", "content": vote["answers"][winner]}]
+        rows.append({"messages": messages, "id": f"vote-{number}", "time": vote["time"],
+                     "revision": winner, "rating": None, "thumb": None, "rank": rank,
+                     "preferred": True})
+    sel.preferred = len(rows)
+    return rows
 
 
 def _row(conv: ConversationRecord, rating: RatingRecord, min_rating: int) -> dict:

@@ -177,7 +177,8 @@ def _gates(gates: list[dict]) -> str:
     rows = "".join(
         f"<tr><td class=\"{'ok' if g.get('passed') else 'no'}\">{_gate_mark(g)}"
         f"{' Error' if g.get('state') == 'Error' else ''}</td><td>{escape(str(g.get('name', '')))}</td>"
-        f"<td>{escape(str(g.get('threshold', '')))}</td><td>{escape(str(g.get('reason', '')))}</td></tr>"
+        f"<td>{escape(str(g.get('threshold', '')))}</td><td>{escape(str(g.get('reason', '')))}"
+        f"{' (advisory: not counted)' if g.get('advisory') else ''}</td></tr>"
         for g in gates
     )
     return (

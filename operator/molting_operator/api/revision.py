@@ -25,6 +25,7 @@ def training_inputs(spec: MoltingModelSpec) -> dict:
     if spec.dataset.production.enabled:
         # When a production revision is trained does not change what it trains on.
         dataset["production"].pop("retrainAfter", None)
+        dataset["production"].pop("retrainEvery", None)
     else:
         del dataset["production"]  # off: the id is as before the field existed
     return {

@@ -7,13 +7,12 @@ from each model's ``json_schema_extra``; tests check both refuse the same resour
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
 from pydantic import Field, field_validator, model_validator
 
 from molting_operator.api.serving_resources import ServingResources
-from molting_workloads.contract.base import WireModel, cel_rules
+from molting_workloads.contract.base import DURATION_PATTERN, WireModel, cel_rules
 from molting_workloads.contract.capture import CapturePolicy
 from molting_workloads.contract.judging import JudgePolicy
 from molting_workloads.contract.policies import (
@@ -32,18 +31,6 @@ KIND = "MoltingModel"
 PLURAL = "moltingmodels"
 SINGULAR = "moltingmodel"
 SHORT_NAMES = ["molt"]
-
-_DURATION = re.compile(r"^([0-9]+)(s|m|h)$")
-_DURATION_PATTERN = r"^[0-9]+(s|m|h)$"
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a duration such as ``30s``, ``5m`` or ``2h``."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m or h, e.g. '5m'")
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
-
 
 class BaseModelSource(WireModel):
     """The base language model the adapters are trained on."""
@@ -214,7 +201,7 @@ class CanaryStep(WireModel):
 
     weight: int = Field(..., ge=0, le=100, description="Percent of traffic to the candidate.")
     duration: str = Field(
-        "1m", pattern=_DURATION_PATTERN, description="How long to hold this weight (e.g. 30s, 5m)."
+        "1m", pattern=DURATION_PATTERN, description="How long to hold this weight (e.g. 30s, 5m)."
     )
 
 

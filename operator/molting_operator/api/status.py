@@ -95,6 +95,9 @@ class GateResult(WireModel):
         description="Passed, Failed, or Error: the gate could not be decided (a judge that "
         "timed out or answered nonsense); an Error never passes.",
     )
+    advisory: bool = Field(
+        False, description="Shown, not counted: an advisory judge gate never blocks a revision."
+    )
 
 
 class EvaluationBrief(WireModel):

@@ -55,7 +55,9 @@ def production_request(spec: MoltingModelSpec, name: str, layout: Layout,
         return None
     chosen = ProductionSelection.model_validate(
         policy.model_dump(include=set(ProductionSelection.model_fields)))
-    return ProductionRequest(**chosen.model_dump(), capture_dir=folder, cutoff=cutoff)
+    votes = layout.human_eval_votes(name) if policy.preferred else None
+    return ProductionRequest(**chosen.model_dump(), capture_dir=folder, votes_file=votes,
+                             cutoff=cutoff)
 
 
 def eval_request(

@@ -3,7 +3,12 @@
 1. revision 1 trains on the raw data (cleaning keep) and is promoted as the first adapter;
 2. cleaning is turned on: revision 2 passes its gates and walks the canary to 100%;
 3. a deliberately bad revision 3 fails its gates and revision 2 keeps serving;
-4. a manual rollback returns traffic to revision 1 in one step.
+4. a manual rollback returns traffic to revision 1 in one step;
+5. one turn of the loop: users chat with revision 1 and rate its answers (captured with
+   spec.serving.capture); revision 4 trains on the cleaned data plus the conversations rated 4 or
+   more (spec.dataset.production), is scored by an advisory judge (the served model itself,
+   through its OpenAI route), and its canary must show, on the users' ratings, that it is not
+   worse than revision 1 (analysis.notWorse) before it is promoted.
 
 ``--model tiny`` (the default) builds a 1M-parameter model here and runs in minutes;
 ``--model smollm2`` imports SmolLM2-135M-Instruct (``molting base-model smollm2``) and runs the
@@ -142,6 +147,9 @@ def demo(
         for rev in (rev1, rev2):
             _ask(console, serve.endpoint(), rev)
 
+        rev4 = _loop_turn(console, step, driver, state, serve, path, doc, name, progress)
+        _ask(console, serve.endpoint(), rev4)
+
         status = state.load_status(name)
         step("Done")
         curl = (f"curl -s {serve.endpoint()}/v1/chat/completions -H 'content-type: "
@@ -175,6 +183,95 @@ def demo(
         raise typer.Exit(1) from None
     finally:
         driver.shutdown()
+
+
+USERS_BEFORE = 24  # users who chat with (and rate) revision 1 before the retrain
+MIN_RATING = 4
+
+
+def _loop_turn(console, step, driver, state, serve, path: Path, doc: dict, name: str,
+               progress) -> str:
+    """Step 5: traffic and ratings on stable, a revision trained on the rated conversations, its
+    not-worse verdict on ratings during the canary. Returns the promoted revision."""
+    from molting_operator.demo_users import Background, Users
+    from molting_operator.drivers.local import view
+
+    spec = doc["spec"]
+    stable = state.load_status(name).stable.revision
+    step(f"One turn of the loop: {USERS_BEFORE} users chat with {stable} and rate each answer")
+    console.print("  (the raters are a script: 5 stars, minus one for each sentence the filter "
+                  "had to remove, up to 3; 1 for an empty answer)", highlight=False)
+    users = Users(serve.endpoint(), _user_questions(spec))
+    first = users.chat(USERS_BEFORE)
+    good = sum(r.rating >= MIN_RATING for r in first)
+    counted = _ratings_on_stats(serve, name, stable)
+    console.print(f"  {len(first)} answers captured and rated, mean "
+                  f"{sum(r.rating for r in first) / len(first):.2f}; {good} rated ≥ {MIN_RATING} "
+                  f"(the app's /stats counts {counted} ratings for {stable})", highlight=False)
+
+    step(f"Revision 4: the cleaned data plus the conversations rated ≥ {MIN_RATING}; its "
+         f"canary must be not worse than {stable} on the users' ratings")
+    # The cutoff (switching production on sets it to now) has a resolution of one second: let
+    # the second of the last answer pass, so that every rated answer is before it.
+    time.sleep(1.0)
+    spec["cleaning"]["metaLanguage"] = "drop-sentences"
+    spec["training"].pop("seed", None)
+    spec["dataset"]["production"] = {"enabled": True, "minRating": MIN_RATING, "maxShare": 0.25}
+    spec["serving"]["rollout"]["analysis"]["notWorse"] = {
+        "metric": "rating", "margin": 0.5, "confidence": 0.9, "minSamples": 8, "maxSamples": 400}
+    # The judge is the model Molting serves here, through its own OpenAI route. A 1M-parameter
+    # model cannot grade, so it is advisory: its rubric gates are shown (in Error, with its
+    # reply) and do not block. Point evaluation.judge at a real instruct model to gate on it.
+    spec["evaluation"]["judge"] = {"url": f"{serve.endpoint()}/v1", "model": name,
+                                   "advisory": True, "retries": 0, "maxTokens": 48}
+    _write(path, doc)
+
+    def in_canary() -> bool:
+        return state.load_status(name).phase.value == "Canary"
+
+    with Background(users, in_canary) as background:
+        driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
+    console.print(view.table(state, [name]))
+    status = _expect(state, name, "Serving", "the production revision should pass its canary")
+    promoted = status.stable
+    if promoted.revision == stable or promoted.production is None:
+        raise DemoError("the production revision was not promoted; see `molting describe`"
+                        + (f" (the users' last error: {background.error})" if background.error
+                           else ""))
+    console.print(f"  {promoted.revision} trained on {promoted.production.rows} production rows "
+                  f"(captured up to {promoted.production.cutoff}); the users rated "
+                  + ", ".join(f"{rev} {n}× (mean {mean:.2f})"
+                              for rev, (n, mean) in users.by_revision().items()), highlight=False)
+    if (g := view.gates(status)) is not None:
+        console.print(g)
+    if (v := view.verdict(status)) is not None:
+        console.print(v)
+    return promoted.revision
+
+
+def _user_questions(spec: dict) -> list[str]:
+    """What the demo's users ask: the dataset's own user questions, less the held-out evaluation
+    questions (a revision must not train on the answers it is then examined on)."""
+    held_out = set()
+    if qpath := (spec.get("evaluation") or {}).get("questions", {}).get("path"):
+        held_out = {json.loads(line)["question"] for line in Path(qpath).read_text().splitlines()
+                    if line.strip()}
+    seen: list[str] = []
+    for line in Path(spec["dataset"]["path"]).read_text().splitlines():
+        if not line.strip():
+            continue
+        for m in json.loads(line).get("messages", []):
+            q = m["content"]
+            if m["role"] == "user" and q not in held_out and q not in seen:
+                seen.append(q)
+    return seen
+
+
+def _ratings_on_stats(serve, name: str, revision: str) -> int:
+    """The ratings the app counted for ``revision`` on /stats."""
+    stats = serve.observe(name).stats
+    rev = stats.of(revision) if stats else None
+    return rev.ratings.count if rev else 0
 
 
 class DemoError(Exception):

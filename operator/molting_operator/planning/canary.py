@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from molting_operator.api.spec import parse_duration
 from molting_operator.api.status import AbVerdict, CanaryState, Outcome, Phase, Reason
 from molting_operator.planning import analysis as analysis_mod
 from molting_operator.planning.actions import Probe
@@ -17,6 +16,7 @@ from molting_operator.planning.context import (
     split,
 )
 from molting_workloads.contract.ab_stats import NotWorseResult
+from molting_workloads.contract.base import parse_duration
 
 
 def start_step(ctx: PlanContext, index: int) -> None:

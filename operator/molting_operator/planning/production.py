@@ -1,10 +1,12 @@
 """The production trigger (``spec.dataset.production``): up to which time the desired revision
 trains on captured conversations, and when that time moves on.
 
-The cutoff is set when production is switched on, when the retrain annotation changes, and when
+The cutoff is set when production is switched on, when the retrain annotation changes, when
 ``retrainAfter`` new qualifying ratings arrived since the last production revision (counted on
-the app's /stats, summed over its revisions, and only while nothing is in progress, so a busy
-app never supersedes its own candidate). The cutoff is part of the revision id
+the app's /stats, summed over its revisions), and when ``retrainEvery`` has passed since the
+cutoff with at least one new qualifying rating (a schedule never retrains on the same data). The
+two rules move it only while nothing is in progress, so a busy app never supersedes its own
+candidate. The cutoff is part of the revision id
 (api/revision.py), so the history says which production data made which adapter. The app's
 counters live in its memory: a count lower than the mark (a restart, a revision no longer
 served) re-bases the mark there, and the ratings lost with the restart are not counted.
@@ -14,9 +16,12 @@ Pure, as the whole planner is.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from molting_operator.api.annotations import RETRAIN_ANNOTATION
 from molting_operator.api.status import Phase, ProductionMark, Reason
 from molting_operator.planning.context import PlanContext
+from molting_workloads.contract.base import parse_duration
 
 _BUSY = (Phase.TRAINING, Phase.EVALUATING, Phase.CANARY)
 
@@ -37,14 +42,24 @@ def production_cutoff(ctx: PlanContext) -> str | None:
         pass
     elif mark.rated is None or rated < mark.rated:
         mark.rated = rated  # the first count seen, or the app's counters started again
-    elif (policy.retrain_after and rated - mark.rated >= policy.retrain_after
-          and st.phase not in _BUSY):
+    elif st.phase not in _BUSY and (why := _due(ctx, mark.cutoff, rated - mark.rated)):
         st.production = ProductionMark(cutoff=ctx.now, rated=rated, retrain=retrain)
         ctx.event(Reason.PRODUCTION_DATA,
-                  f"{rated - mark.rated} new qualifying ratings (retrainAfter "
-                  f"{policy.retrain_after}): a new revision trains on production data up to "
-                  f"{ctx.now}")
+                  f"{rated - mark.rated} new qualifying ratings ({why}): a new revision trains "
+                  f"on production data up to {ctx.now}")
     return st.production.cutoff
+
+
+def _due(ctx: PlanContext, cutoff: str, new: int) -> str | None:
+    """Which rule asks for a new production revision now (None: neither)."""
+    policy = ctx.spec.dataset.production
+    if policy.retrain_after and new >= policy.retrain_after:
+        return f"retrainAfter {policy.retrain_after}"
+    if policy.retrain_every and new > 0:
+        since = (ctx.observed.now - datetime.fromisoformat(cutoff)).total_seconds()
+        if since >= parse_duration(policy.retrain_every):
+            return f"retrainEvery {policy.retrain_every}, {since / 3600:.1f} h since the cutoff"
+    return None
 
 
 def qualifying(ctx: PlanContext) -> int | None:

@@ -18,7 +18,7 @@ from molting_operator.api.spec import MoltingModelSpec
 from molting_operator.builders import names
 from molting_operator.drivers.cluster.config import Context
 from molting_operator.drivers.cluster.serving import ServeTarget
-from molting_workloads.contract.live_stats import AppStats, Counters, RevisionStats
+from molting_workloads.contract.live_stats import AppStats, Counters, Ratings, RevisionStats
 from molting_workloads.contract.serve_config import weights_of
 from molting_workloads.contract.summaries import EvalMetrics, EvalSummary, TrainSummary
 
@@ -226,6 +226,7 @@ class FakeServe:
         self.cluster = cluster
         self.up = True
         self.counters: dict[str, Counters] = {}
+        self.ratings: dict[str, Ratings] = {}
         self.probes: list[tuple[str, str]] = []
         self.applied: list[dict] = []
 
@@ -244,13 +245,22 @@ class FakeServe:
     def meta_heavy(self, revision: str) -> None:
         self.counters[revision] = Counters(requests=50, errors=0, latency_p99_ms=120.0, meta_hits=40)
 
+    def rated(self, revision: str, by_score: dict[int, int]) -> None:
+        """The app has counted these feedback scores for ``revision`` (score -> how many)."""
+        count = sum(by_score.values())
+        self.ratings[revision] = Ratings(
+            count=count, mean=sum(s * n for s, n in by_score.items()) / count if count else None,
+            by_score={str(s): n for s, n in by_score.items()})
+
     def stats(self, target: ServeTarget) -> AppStats | None:
         if not self.up:
             return None
         weights = self._running(target)
-        revisions = list(weights) + [r for r in self.counters if r not in weights]
+        known = list(self.counters) + [r for r in self.ratings if r not in self.counters]
+        revisions = list(weights) + [r for r in known if r not in weights]
         return AppStats(app=target.app, revisions=[
-            RevisionStats(revision=r, weight=weights.get(r, 0), user=self.counters.get(r, Counters()))
+            RevisionStats(revision=r, weight=weights.get(r, 0), user=self.counters.get(r, Counters()),
+                          ratings=self.ratings.get(r, Ratings()))
             for r in revisions])
 
     def deployed_weights(self, target: ServeTarget) -> dict[str, int] | None:

@@ -408,3 +408,73 @@ async def test_a_missing_dependency_mid_canary_freezes_it_and_cancels_nothing(
     status = await eventually(lambda: cluster.status()["candidate"]["revision"] == third
                               and cluster.status(), what="the new candidate")
     assert status["traffic"] == [{"revision": first, "weight": 100}]
+
+
+def _train_request(cluster: Cluster, rev: str) -> dict:
+    return yaml.safe_load(cluster.get(CONFIGMAPS, f"mm-{rev}-train-request")["data"]["request.yaml"])
+
+
+async def _train_and_evaluate_production(cluster: Cluster, rev: str, rows: int, stable=None) -> None:
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-train"), what=f"training Job of {rev}")
+    summary = train_summary("mm", rev)
+    summary.production_rows = rows
+    await cluster.finish_job(f"mm-{rev}-train", summary)
+    await eventually(lambda: cluster.get(JOBS, f"mm-{rev}-eval"), what=f"eval Job of {rev}")
+    await cluster.finish_job(f"mm-{rev}-eval", eval_summary(rev, stable=stable))
+
+
+async def test_rated_production_traffic_trains_the_next_revision_and_its_canary_is_judged_on_ratings(
+    operator_factory, cluster, serve: FakeServe
+):
+    """The loop under Kopf: capture on, a production revision from the start whose training
+    request names the capture folder and its cutoff; retrainAfter new good ratings on the app's
+    /stats start the next revision with a later cutoff; its canary must be not worse on ratings,
+    and the verdict reaches the status."""
+    await cluster.create(CONFIGMAPS, dataset())
+    await operator_factory()
+    body = model()
+    body["spec"]["dataset"]["production"] = {"enabled": True, "minRating": 4, "retrainAfter": 3}
+    body["spec"]["serving"]["capture"] = {"enabled": True}
+    body["spec"]["serving"]["rollout"]["analysis"]["notWorse"] = {
+        "metric": "rating", "margin": 0.5, "confidence": 0.9, "minSamples": 5}
+    await cluster.create(MODELS, body)
+    status = await eventually(lambda: cluster.status().get("candidate") and cluster.status(),
+                              what="a first candidate")
+    first, cutoff = status["candidate"]["revision"], status["production"]["cutoff"]
+    assert first != revision_of(body)  # the cutoff is part of the id
+    request = await eventually(lambda: cluster.get(CONFIGMAPS, f"mm-{first}-train-request"),
+                               what="the training request")
+    production = yaml.safe_load(request["data"]["request.yaml"])["production"]
+    assert (production["captureDir"], production["cutoff"]) == ("/artifacts/mm/capture", cutoff)
+    await _train_and_evaluate_production(cluster, first, rows=0)
+    await eventually(phase_is(cluster, "Serving"), what="first revision serving")
+    # The Ray pods may write the capture folder: the artifacts claim is mounted read-write.
+    ray = cluster.get(RAYSERVICES, "mm")
+    mounts = [m for g in [ray["spec"]["rayClusterConfig"]["headGroupSpec"]]
+              for c in g["template"]["spec"]["containers"] for m in c.get("volumeMounts", [])]
+    assert any(m["mountPath"] == "/artifacts" and not m.get("readOnly") for m in mounts), mounts
+
+    serve.healthy(first)
+    serve.rated(first, {5: 1, 2: 4})
+    await eventually(lambda: (cluster.status().get("production") or {}).get("rated") == 1,
+                     what="the mark counts the qualifying rating")
+    serve.rated(first, {5: 3, 4: 1, 2: 10})  # three more good ones (the 2s never count)
+    status = await eventually(lambda: cluster.status().get("phase") == "Training"
+                              and cluster.status(), what="a production retrain")
+    second = status["candidate"]["revision"]
+    assert second != first and status["production"]["cutoff"] > cutoff
+    assert _train_request(cluster, second)["production"]["cutoff"] == status["production"]["cutoff"]
+    event = (await eventually(lambda: cluster.events("ProductionData")))[0]
+    assert "3 new qualifying ratings (retrainAfter 3)" in event["message"]
+
+    serve.healthy(first, second)
+    serve.rated(second, {5: 2, 3: 6})  # two new good ones: fewer than retrainAfter
+    await _train_and_evaluate_production(cluster, second, rows=4, stable=eval_summary(first).metrics)
+    status = await eventually(phase_is(cluster, "Serving"), what="promotion", timeout=30)
+    assert status["stable"]["revision"] == second
+    assert status["stable"]["production"] == {"cutoff": status["production"]["cutoff"], "rows": 4}
+    verdict = status["verdict"]
+    assert (verdict["metric"], verdict["decision"]) == ("rating", "Pass")
+    assert (verdict["candidateRevision"], verdict["stableRevision"]) == (second, first)
+    assert verdict["candidate"]["n"] == 8 and verdict["stable"]["n"] == 14
+    assert verdict["candidate"]["value"] == 3.5 and verdict["difference"] > 0

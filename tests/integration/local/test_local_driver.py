@@ -3,6 +3,7 @@ app: the lifecycle comes from the real planner, the state from real files and pr
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -331,3 +332,15 @@ def test_production_conversations_train_the_next_revision(tmp_path: Path) -> Non
     assert second.stable.production.cutoff > first.stable.production.cutoff
     reasons = [e["reason"] for e in state.events("demo", last=100)]
     assert "ProductionData" in reasons
+    # What `molting up` and `molting describe` show of it: the cutoff, and each revision's rows.
+    from rich.console import Console
+
+    from molting_operator.drivers.local import view
+
+    console = Console(width=250, record=True, file=io.StringIO())
+    console.print(view.live(state, "demo", [], None))
+    console.print(view.describe(state, "demo"))
+    shown = console.export_text()
+    cutoff = second.production.cutoff
+    assert f"production: new revisions train on conversations captured up to {cutoff}" in shown
+    assert f"2 rows to {cutoff}" in shown and f"1 row to {first.stable.production.cutoff}" in shown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -27,3 +29,15 @@ def cel_rules(*rules: tuple[str, str]) -> dict:
     The CRD builder copies them into the schema; the pydantic validators enforce the same rules.
     """
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+DURATION_PATTERN = r"^[0-9]+(s|m|h)$"  # the spec's durations: 30s, 5m, 2h
+_DURATION = re.compile(r"^([0-9]+)(s|m|h)$")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``30s``, ``5m`` or ``2h``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m or h, e.g. '5m'")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]

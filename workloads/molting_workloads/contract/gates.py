@@ -3,7 +3,8 @@ judge's rubric.
 
 `molting eval --gates` prints it and the operator's planner calls it; both get the same verdicts.
 A judge gate whose scores are missing (the judge timed out, errored or answered nonsense) is in
-state Error: not passed, with the judge's error as its reason.
+state Error: not passed, with the judge's error as its reason. With ``judge.advisory`` the judge's
+gates are decided and shown the same way but marked advisory, and ``passed`` leaves them out.
 """
 
 from __future__ import annotations
@@ -74,12 +75,13 @@ def judge_verdicts(candidate: EvalMetrics, judge: JudgePolicy) -> list[GateVerdi
             else:
                 why = f"judge {scores.model} gave no {c.name} score"
             out.append(GateVerdict(name=name, passed=False, threshold=threshold, state="Error",
-                                   reason=why))
+                                   reason=why, advisory=judge.advisory))
             continue
         ok = mean >= c.min_score - _EPS
         out.append(GateVerdict(
             name=name, passed=ok, value=round(mean, 3), threshold=threshold,
             reason=f"mean {mean:.2f}/10 over {scores.n} answers {'>=' if ok else '<'} {c.min_score}",
+            advisory=judge.advisory,
         ))
     return out
 
@@ -103,4 +105,5 @@ def _regression(candidate: EvalMetrics, stable: EvalMetrics, tol: float) -> Gate
 
 
 def passed(verdicts: list[GateVerdict]) -> bool:
-    return all(v.passed for v in verdicts)
+    """Every gate that counts passed (advisory ones are shown, not counted)."""
+    return all(v.passed or v.advisory for v in verdicts)

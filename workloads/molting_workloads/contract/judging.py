@@ -76,6 +76,11 @@ class JudgePolicy(WireModel):
         description="Retries of a call that timed out or got a 5xx/429, with backoff (1 s, 2 s, ...).",
     )
     max_tokens: int = Field(256, ge=16, le=4096, description="Longest judge reply (tokens).")
+    advisory: bool = Field(
+        False, description="Score and report, but do not gate: the judge's gates are shown "
+        "(Passed, Failed or Error) and never block a revision; for trying a judge before "
+        "trusting it.",
+    )
     criteria: list[JudgeCriterion] = Field(
         default_factory=lambda: [c.model_copy() for c in DEFAULT_CRITERIA],
         min_length=1, max_length=16,
@@ -89,7 +94,8 @@ class JudgePolicy(WireModel):
         seen: set[str] = set()
         for i, c in enumerate(criteria):
             if c.name.lower() in seen:
-                raise ValueError(f"criteria[{i}].name: {c.name!r} is listed twice")
+                raise ValueError(f"criteria[{i}].name: {c.name!r} is listed twice (judge criteria names "
+                                 "must be unique)")
             seen.add(c.name.lower())
         return criteria
 

@@ -65,6 +65,8 @@ class GateVerdict(WireModel):
     # Passed or Failed (from ``passed``), or Error: the gate could not be decided (a judge that
     # timed out or answered nonsense), which never passes.
     state: str | None = Field(None, pattern="^(Passed|Failed|Error)$")
+    # Shown, not counted: an advisory gate (evaluation.judge.advisory) never blocks a revision.
+    advisory: bool = False
 
     @model_validator(mode="after")
     def _state(self) -> GateVerdict:

@@ -58,11 +58,18 @@ def gates(status: MoltingModelStatus) -> RenderableType | None:
     if not ref or not ref.evaluation or not ref.evaluation.gates:
         return None
     lines = Text(f"gates of {ref.revision}: ")
-    for g in ref.evaluation.gates:
+    gates_ = ref.evaluation.gates
+    for i, g in enumerate(gates_):
         error = g.state == "Error"
         lines.append(("✓ " if g.passed else "! " if error else "✗ ") + g.name,
                      style="green" if g.passed else "red")
-        lines.append(f" ({'Error: ' if error else ''}{g.reason})  ")
+        following = gates_[i + 1] if i + 1 < len(gates_) else None
+        if following is not None and (following.reason, following.state, following.advisory) == (
+                g.reason, g.state, g.advisory):
+            lines.append(", ")  # the judge's gates share one error: said once, after the last
+            continue
+        lines.append(f" ({'Error: ' if error else ''}{g.reason}"
+                     f"{'; advisory' if g.advisory else ''})  ")
     return lines
 
 
@@ -82,6 +89,10 @@ def live(state: StateDir, name: str, events: list[str], error: str | None) -> Gr
         parts.append(Text(f"traffic: {split}"))
     if status.canary and status.canary.analysis:
         parts.append(Text(f"canary step {status.canary.step + 1}: {status.canary.analysis}", style="dim"))
+    if (p := production(status)) is not None:
+        parts.append(p)
+    if status.phase.value == "Canary" and (v := verdict(status)) is not None:
+        parts.append(v)
     parts += [Text(e, style="dim") for e in events[-6:]]
     if error:
         parts.append(Text(error, style="yellow"))
@@ -93,6 +104,17 @@ def _figure(value: float | None, low: float | None, high: float | None) -> str:
         return "-"
     return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None
                              else "")
+
+
+def production(status: MoltingModelStatus) -> RenderableType | None:
+    """Where the production loop stands (spec.dataset.production): the cutoff revisions train
+    on, and the qualifying ratings the app had counted then."""
+    mark = status.production
+    if mark is None:
+        return None
+    rated = f"; {mark.rated} qualifying ratings counted then" if mark.rated is not None else ""
+    return Text(f"production: new revisions train on conversations captured up to {mark.cutoff}"
+                f"{rated}")
 
 
 def verdict(status: MoltingModelStatus) -> RenderableType | None:
@@ -125,7 +147,8 @@ def describe(state: StateDir, name: str) -> Group:
         cond.add_row(c.type, c.status, c.reason, c.message, c.last_transition_time)
     parts.append(cond)
     refs = Table(title="Revisions", box=None, header_style="bold", title_justify="left")
-    for col in ("ROLE", "REVISION", "ADAPTER", "META-LANG", "LENGTH", "RELEVANCE", "REPORT"):
+    for col in ("ROLE", "REVISION", "ADAPTER", "META-LANG", "LENGTH", "RELEVANCE", "PRODUCTION",
+                "REPORT"):
         refs.add_column(col)
     for role, ref in (("stable", status.stable), ("previous", status.previous),
                       ("candidate", status.candidate)):
@@ -136,8 +159,11 @@ def describe(state: StateDir, name: str) -> Group:
         refs.add_row(role, ref.revision, ref.adapter or "-",
                      f"{ev.meta_language_rate:.2f}" if ev and ev.meta_language_rate is not None else "-",
                      f"{ev.mean_length:.0f}" if ev and ev.mean_length is not None else "-",
-                     f"{ev.relevance:.2f}" if ev and ev.relevance is not None else "-", report)
+                     f"{ev.relevance:.2f}" if ev and ev.relevance is not None else "-",
+                     _production_rows(ref), report)
     parts.append(refs)
+    if (p := production(status)) is not None:
+        parts.append(p)
     if (g := gates(status)) is not None:
         parts.append(g)
     if (v := verdict(status)) is not None:
@@ -155,6 +181,15 @@ def describe(state: StateDir, name: str) -> Group:
         ev_table.add_row(e["at"], e["type"], e["reason"], e["message"])
     parts.append(ev_table)
     return Group(*parts)
+
+
+def _production_rows(ref) -> str:
+    """A revision's production data: "12 rows to <cutoff>", or "-" without any."""
+    if ref.production is None:
+        return "-"
+    rows = ref.production.rows
+    count = "? rows" if rows is None else f"{rows} row{'' if rows == 1 else 's'}"
+    return f"{count} to {ref.production.cutoff}"
 
 
 def _html(report: str) -> str:
