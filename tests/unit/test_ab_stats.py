@@ -108,6 +108,19 @@ def test_the_mean_bound_is_welch_with_z() -> None:
     assert estimate.value == 4.0 and estimate.low < 4.0 < estimate.high
 
 
+def test_unanimous_ratings_still_leave_an_interval() -> None:
+    # Two 5s on each side used to be "certainly not worse" (both variances 0).
+    two = _moments([5, 5])
+    tiny = not_worse_mean("rating", two, two, **RULE | {"margin": 0.05, "min_samples": 2})
+    assert tiny.decision == Decision.INCONCLUSIVE and tiny.difference_low < -0.05
+    # 23 unanimous 5s: the floor is one rating in 25 a star away; the interval stays in 1..5.
+    estimate = mean_estimate(*_moments([5] * 23))
+    half = 1.959964 * math.sqrt((1 / 25) * (24 / 25) / 23)
+    assert estimate.high == 5.0 and estimate.low == pytest.approx(5 - half, abs=1e-6)
+    # With real spread the floor does not bind (the Welch test above is unchanged).
+    assert mean_estimate(*_moments([3, 4, 5] * 20)).high < 5.0
+
+
 @given(st.integers(0, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
        st.floats(0.51, 0.999))
 def test_wilson_contains_the_estimate_and_stays_in_0_1(kn: tuple[int, int], confidence: float) -> None:

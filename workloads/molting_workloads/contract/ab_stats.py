@@ -14,7 +14,9 @@ The rule, for a candidate C against stable S, a margin ``d`` and a confidence ``
   (C is worse by at least ``d``, with confidence ``c``).
 - Means where higher is better (ratings 1..5): the difference is ``C - S`` with a Welch
   standard error and the normal approximation (z, not t: with ``min_samples`` of 30 or more
-  the two differ by under 5 %). **Pass** when its lower bound is above ``-d``; **Fail** when
+  the two differ by under 5 %). Each side's variance is at least ``p (1 - p)`` with
+  ``p = 1 / (n + 2)`` (one rating in n + 2 a star away), so unanimous ratings still leave an
+  interval. **Pass** when its lower bound is above ``-d``; **Fail** when
   its upper bound is at most ``-d``.
 - Otherwise **Inconclusive**; once both sides have ``max_samples`` it is **Fail**: the candidate
   was not shown to be not worse with that much data (the test is not allowed to wait forever).
@@ -88,20 +90,29 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Estimate:
     return Estimate(n=n, value=k / n if n else None, low=low, high=high)
 
 
+RATING_SCALE = (1.0, 5.0)  # a score of POST /v1/feedback, in whole stars
+
+
 def mean_estimate(n: int, total: float, squares: float, confidence: float = 0.95) -> Estimate:
-    """A mean from its count, sum and sum of squares, with a two-sided normal interval."""
+    """A mean rating from its count, sum and sum of squares, with a two-sided normal interval
+    (kept inside the rating scale)."""
     if n == 0:
         return Estimate()
     mean = total / n
-    z = z_of(confidence, two_sided=True)
-    half = z * math.sqrt(_variance(n, total, squares) / n) if n > 1 else math.inf
-    return Estimate(n=n, value=mean, low=mean - half if n > 1 else None,
-                    high=mean + half if n > 1 else None)
+    if n < 2:
+        return Estimate(n=n, value=mean)
+    half = z_of(confidence, two_sided=True) * math.sqrt(_variance(n, total, squares) / n)
+    low, high = RATING_SCALE
+    return Estimate(n=n, value=mean, low=max(low, mean - half), high=min(high, mean + half))
 
 
 def _variance(n: int, total: float, squares: float) -> float:
-    """The sample variance (n - 1); never negative (rounding)."""
-    return max(0.0, (squares - total * total / n) / (n - 1))
+    """The sample variance (n - 1), but at least that of a sample where one rating in n + 2 is a
+    star away from the rest: n equal ratings say little about the next one (Laplace's rule of
+    succession), and a variance of 0 would make any two such samples look certain."""
+    sample = max(0.0, (squares - total * total / n) / (n - 1))
+    p = 1.0 / (n + 2)
+    return max(sample, p * (1.0 - p))
 
 
 def _decide(n: int, max_samples: int, *, pass_if: bool, fail_if: bool) -> tuple[Decision, str]:
