@@ -130,6 +130,7 @@ def demo(
 
         step("Revision 3: deliberately bad (raw data again, a different seed): the gates refuse it")
         spec["cleaning"]["metaLanguage"] = "keep"
+        seed = spec["training"].get("seed")
         spec["training"]["seed"] = 7
         _write(path, doc)
         driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
@@ -147,7 +148,7 @@ def demo(
         for rev in (rev1, rev2):
             _ask(console, serve.endpoint(), rev)
 
-        rev4 = _loop_turn(console, step, driver, state, serve, path, doc, name, progress)
+        rev4 = _loop_turn(console, step, driver, state, serve, path, doc, name, progress, seed)
         _ask(console, serve.endpoint(), rev4)
 
         status = state.load_status(name)
@@ -190,9 +191,10 @@ MIN_RATING = 4
 
 
 def _loop_turn(console, step, driver, state, serve, path: Path, doc: dict, name: str,
-               progress) -> str:
-    """Step 5: traffic and ratings on stable, a revision trained on the rated conversations, its
-    not-worse verdict on ratings during the canary. Returns the promoted revision."""
+               progress, seed: int | None) -> str:
+    """Step 5: traffic and ratings on stable, a revision trained on the rated conversations
+    (with revision 2's cleaning and training ``seed``), its not-worse verdict on ratings during
+    the canary. Returns the promoted revision."""
     from molting_operator.demo_users import Background, Users
     from molting_operator.drivers.local import view
 
@@ -215,7 +217,10 @@ def _loop_turn(console, step, driver, state, serve, path: Path, doc: dict, name:
     # the second of the last answer pass, so that every rated answer is before it.
     time.sleep(1.0)
     spec["cleaning"]["metaLanguage"] = "drop-sentences"
-    spec["training"].pop("seed", None)
+    if seed is None:
+        spec["training"].pop("seed", None)
+    else:
+        spec["training"]["seed"] = seed
     spec["dataset"]["production"] = {"enabled": True, "minRating": MIN_RATING, "maxShare": 0.25}
     spec["serving"]["rollout"]["analysis"]["notWorse"] = {
         "metric": "rating", "margin": 0.5, "confidence": 0.9, "minSamples": 8, "maxSamples": 400}
