@@ -19,7 +19,8 @@ from molting_operator.planning.observed import (
     Observed,
     ServeObservation,
 )
-from molting_operator.planning.planner import desired_revision, plan, timestamp
+from molting_operator.planning.planner import desired_revision, plan
+from molting_operator.planning.production import cutoff_at
 from molting_workloads.contract.layout import Layout
 from molting_workloads.contract.live_stats import AppStats, Ratings, RevisionStats
 
@@ -82,7 +83,7 @@ def trained(spec, status, now, production_rows=None):
 def test_the_first_revision_trains_on_production_up_to_the_moment_it_is_enabled() -> None:
     spec = production_spec()
     result = plan(spec, MoltingModelStatus(), observe())
-    cutoff = timestamp(T0)
+    cutoff = cutoff_at(T0)
     rev = result.status.candidate.revision
     assert result.status.production.cutoff == cutoff
     assert RunTraining(rev, cutoff) in result.actions
@@ -107,12 +108,12 @@ def test_retrain_after_new_qualifying_ratings_makes_a_new_revision_with_its_cuto
     result = plan(spec, status, observe(now=later, serve=rated(first, {"4": 1, "5": 2},
                                                                     thumbs_up=1)))
     second = result.status.candidate.revision
-    assert second != first and result.status.production.cutoff == timestamp(later)
-    assert RunTraining(second, timestamp(later)) in result.actions
+    assert second != first and result.status.production.cutoff == cutoff_at(later)
+    assert RunTraining(second, cutoff_at(later)) in result.actions
     assert any(getattr(a, "reason", None) == "ProductionData" for a in result.actions)
     # While the new one trains, more ratings start nothing.
     busy = plan(spec, result.status, observe(now=later, serve=rated(first, {"5": 20}))).status
-    assert busy.candidate.revision == second and busy.production.cutoff == timestamp(later)
+    assert busy.candidate.revision == second and busy.production.cutoff == cutoff_at(later)
 
 
 def test_a_dropped_counter_rebases_the_mark() -> None:
@@ -134,8 +135,8 @@ def test_the_retrain_annotation_moves_the_cutoff_and_off_leaves_ids_as_before() 
     later = T0 + timedelta(hours=1)
     notes = {RETRAIN_ANNOTATION: "again"}
     result = plan(spec, status, observe(now=later, annotations=notes))
-    assert result.status.production.cutoff == timestamp(later)
-    assert result.status.candidate.production.cutoff == timestamp(later)
+    assert result.status.production.cutoff == cutoff_at(later)
+    assert result.status.candidate.production.cutoff == cutoff_at(later)
     off = make_spec()
     assert desired_revision(off, {}, result.status) == desired_revision(off, {})
     assert plan(off, result.status, observe()).status.production is None
@@ -157,19 +158,35 @@ def test_retrain_every_waits_for_the_time_and_for_new_data() -> None:
     quiet = production_spec(retrainAfter=None, retrainEvery="1h")
     idle = plan(quiet, status, observe(now=T0 + timedelta(hours=3),
                                        serve=rated(first, {"5": 1}))).status
-    assert idle.candidate is None and idle.production.cutoff == timestamp(T0)
+    assert idle.candidate is None and idle.production.cutoff == cutoff_at(T0)
     later = T0 + timedelta(hours=1, minutes=1)
     result = plan(spec, status, observe(now=later, serve=rated(first, {"5": 51})))
-    assert result.status.production.cutoff == timestamp(later)
+    assert result.status.production.cutoff == cutoff_at(later)
     assert result.status.candidate.revision not in (None, first)
     event = next(a for a in result.actions if getattr(a, "reason", None) == "ProductionData")
     assert "retrainEvery 1h" in event.message
 
 
 def test_the_training_request_reads_the_human_evaluation_votes_only_when_asked() -> None:
-    layout, cutoff = Layout("/artifacts"), timestamp(T0)
+    layout, cutoff = Layout("/artifacts"), cutoff_at(T0)
     off = train_request(production_spec(), "m", "r", layout, "/data/c.jsonl", cutoff)
     assert off.production.votes_file is None and off.production.preferred is False
     on = train_request(production_spec(preferred=True), "m", "r", layout, "/data/c.jsonl", cutoff)
     assert on.production.preferred is True
     assert on.production.votes_file == "/artifacts/m/human-eval/votes.jsonl"
+
+
+def test_two_cutoffs_in_one_second_are_two_revisions() -> None:
+    """A whole first revision can train, pass and serve within a second (on a fast cluster, the
+    operator and its Jobs); the next cutoff must still name a new revision."""
+    spec = production_spec()
+    status = plan(spec, MoltingModelStatus(), observe()).status
+    status = trained(spec, status, T0)
+    first = status.stable.revision
+    status = plan(spec, status, observe(serve=rated(first, {"5": 1}))).status
+    result = plan(spec, status, observe(serve=rated(first, {"5": 4})))  # still T0
+    assert result.status.production.cutoff == "2026-11-29T12:00:00.001Z" > cutoff_at(T0)
+    assert result.status.candidate.revision != first
+    # A clock that stepped back still moves the cutoff forward.
+    assert cutoff_at(T0 - timedelta(seconds=5), cutoff_at(T0)) == "2026-11-29T12:00:00.001Z"
+    assert cutoff_at(T0 + timedelta(microseconds=123_456)) == "2026-11-29T12:00:00.123Z"

@@ -213,9 +213,6 @@ def _loop_turn(console, step, driver, state, serve, path: Path, doc: dict, name:
 
     step(f"Revision 4: the cleaned data plus the conversations rated ≥ {MIN_RATING}; its "
          f"canary must be not worse than {stable} on the users' ratings")
-    # The cutoff (switching production on sets it to now) has a resolution of one second: let
-    # the second of the last answer pass, so that every rated answer is before it.
-    time.sleep(1.0)
     spec["cleaning"]["metaLanguage"] = "drop-sentences"
     if seed is None:
         spec["training"].pop("seed", None)

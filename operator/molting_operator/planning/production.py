@@ -7,7 +7,8 @@ the app's /stats, summed over its revisions), and when ``retrainEvery`` has pass
 cutoff with at least one new qualifying rating (a schedule never retrains on the same data). The
 two rules move it only while nothing is in progress, so a busy app never supersedes its own
 candidate. The cutoff is part of the revision id
-(api/revision.py), so the history says which production data made which adapter. The app's
+(api/revision.py), so the history says which production data made which adapter; it has
+millisecond resolution and only moves forward, so each new cutoff is a new revision. The app's
 counters live in its memory: a count lower than the mark (a restart, a revision no longer
 served) re-bases the mark there, and the ratings lost with the restart are not counted.
 
@@ -16,7 +17,7 @@ Pure, as the whole planner is.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from molting_operator.api.annotations import RETRAIN_ANNOTATION
 from molting_operator.api.status import Phase, ProductionMark, Reason
@@ -37,17 +38,28 @@ def production_cutoff(ctx: PlanContext) -> str | None:
     rated = qualifying(ctx)
     mark = st.production
     if mark is None or mark.retrain != retrain:
-        st.production = ProductionMark(cutoff=ctx.now, rated=rated, retrain=retrain)
+        st.production = ProductionMark(cutoff=cutoff_at(ctx.observed.now, mark and mark.cutoff),
+                                       rated=rated, retrain=retrain)
     elif rated is None:
         pass
     elif mark.rated is None or rated < mark.rated:
         mark.rated = rated  # the first count seen, or the app's counters started again
     elif st.phase not in _BUSY and (why := _due(ctx, mark.cutoff, rated - mark.rated)):
-        st.production = ProductionMark(cutoff=ctx.now, rated=rated, retrain=retrain)
+        st.production = ProductionMark(cutoff=cutoff_at(ctx.observed.now, mark.cutoff),
+                                       rated=rated, retrain=retrain)
         ctx.event(Reason.PRODUCTION_DATA,
                   f"{rated - mark.rated} new qualifying ratings ({why}): a new revision trains "
-                  f"on production data up to {ctx.now}")
+                  f"on production data up to {st.production.cutoff}")
     return st.production.cutoff
+
+
+def cutoff_at(moment: datetime, after: str | None = None) -> str:
+    """The cutoff for ``moment``: RFC 3339 in milliseconds, and always later than ``after`` (the
+    cutoff names its revision, so two in one second, or a clock that stepped back, must still
+    differ)."""
+    if after:
+        moment = max(moment, datetime.fromisoformat(after) + timedelta(milliseconds=1))
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{moment.microsecond // 1000:03d}Z"
 
 
 def _due(ctx: PlanContext, cutoff: str, new: int) -> str | None:
