@@ -190,3 +190,22 @@ def test_two_cutoffs_in_one_second_are_two_revisions() -> None:
     # A clock that stepped back still moves the cutoff forward.
     assert cutoff_at(T0 - timedelta(seconds=5), cutoff_at(T0)) == "2026-11-29T12:00:00.001Z"
     assert cutoff_at(T0 + timedelta(microseconds=123_456)) == "2026-11-29T12:00:00.123Z"
+
+
+def test_an_advisory_judge_neither_blocks_nor_appears_among_the_failures() -> None:
+    judge = {"url": "http://judge/v1", "model": "j", "advisory": True}
+    spec = MoltingModelSpec.model_validate({
+        "baseModel": {"source": "/models/tiny"}, "dataset": {"path": "/data/c.jsonl"},
+        "evaluation": {"judge": judge}, "serving": {"rollout": {"steps": STEPS}}})
+    status = trained(spec, plan(spec, MoltingModelStatus(), observe()).status, T0)
+    assert status.phase == Phase.SERVING  # the judge gave no scores: Error, but advisory
+    assert all(g.advisory for g in status.stable.evaluation.gates if g.name.startswith("judge."))
+    bad = spec.model_copy(deep=True)
+    bad.training.learning_rate = 1e-5
+    status = plan(bad, status, observe()).status
+    rev = status.candidate.revision
+    status = plan(bad, status, observe(jobs=[train_ok(rev)])).status
+    status = plan(bad, status, observe(jobs=[train_ok(rev), eval_done(
+        rev, GOOD | {"metaLanguageRate": 0.9}, GOOD)])).status
+    assert status.phase == Phase.GATE_FAILED
+    assert "metaLanguage" in status.message and "judge." not in status.message

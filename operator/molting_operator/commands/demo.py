@@ -234,6 +234,16 @@ def _loop_turn(console, step, driver, state, serve, path: Path, doc: dict, name:
     with Background(users, in_canary) as background:
         driver.run(interval=0.5, until_idle=True, timeout=1800, on_pass=progress)
     console.print(view.table(state, [name]))
+    status = state.load_status(name)
+    if status.phase.value == "GateFailed" and status.candidate and status.candidate.production:
+        # An honest outcome of the loop, too: the gates refuse a revision that production data
+        # made worse (SmolLM2 trained on revision 1's filtered answers can lose relevance).
+        if (g := view.gates(status)) is not None:
+            console.print(g)
+        console.print(f"  the gates refused {status.candidate.revision} "
+                      f"({status.candidate.production.rows} production rows); {stable} keeps "
+                      "serving", highlight=False)
+        return stable
     status = _expect(state, name, "Serving", "the production revision should pass its canary")
     promoted = status.stable
     if promoted.revision == stable or promoted.production is None:

@@ -283,7 +283,7 @@ def _evaluating(ctx: PlanContext) -> None:
     if not gates.passed(verdicts):
         reasons = "; ".join(
             f"{v.name}: {'Error: ' if v.state == 'Error' else ''}{v.reason}"
-            for v in verdicts if not v.passed
+            for v in verdicts if not (v.passed or v.advisory)  # advisory gates do not count
         )
         ctx.condition(ConditionType.GATES_PASSED, False, Reason.GATES_FAILED, reasons)
         st.phase = Phase.GATE_FAILED
