@@ -69,7 +69,7 @@ def capture_files(folder: Path) -> list[Path]:
 
 def epoch(moment: str) -> float:
     """Epoch seconds of an RFC 3339 time such as 2026-11-29T10:00:00Z."""
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(moment).timestamp()  # Python 3.11 reads the Z itself
 
 
 def select(request: ProductionRequest) -> Selection:
